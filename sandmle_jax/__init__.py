@@ -1,0 +1,1 @@
+"""SandMLE-JAX: RL for ML-engineering agents on micro-scale synthetic tasks."""
