@@ -1,0 +1,1 @@
+"""GRPO learner: loss math, optimizer, batching, jitted update step and Orbax checkpoints."""
