@@ -83,14 +83,14 @@ def _all_sources():
 def test_every_module_is_in_a_target():
     named = {s for t in _targets() for s in t.get("srcs", [])}
     missing = [str(p.relative_to(ROOT)) for p in _all_sources()
-                          if str(p.relative_to(ROOT)) not in named]
+               if str(p.relative_to(ROOT)) not in named]
     assert not missing, f"BUILD misses these modules: {missing}"
 
 
 def test_every_test_file_has_a_py_test():
     tests = {s for t in _targets() if t["rule"] == "py_test" for s in t["srcs"]}
     missing = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("test_*.py"))
-                          if str(p.relative_to(ROOT)) not in tests]
+               if str(p.relative_to(ROOT)) not in tests]
     assert not missing, f"BUILD has no py_test for: {missing}"
 
 

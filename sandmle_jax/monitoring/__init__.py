@@ -1,0 +1,1 @@
+"""Run observability: metrics to JSONL and TensorBoard, logging into the run's workdir."""

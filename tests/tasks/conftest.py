@@ -1,0 +1,40 @@
+"""Small real tasks built with save_task, shared by the tasks tests."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandmle_jax.tasks import task as task_lib
+
+THRESHOLDS_HIGHER = {"median": 0.6, "bronze": 0.7, "silver": 0.8, "gold": 0.9}
+
+
+def write_task(root, *, metric="roc_auc", lower_is_better=False, n=20, seed=0,
+               thresholds=None, answers=None, targets=("target",), task_id="toy-task",
+               extra_public=None, extra_private=None, **spec_fields):
+    """Writes a binary-classification-shaped task (or one with the given answers)."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(100, 100 + n)
+    if answers is None:
+        y = np.array([0, 1] * (n // 2))
+        rng.shuffle(y)
+        answers = pd.DataFrame({"id": ids, targets[0]: y})
+    sample = answers.copy()
+    for column in targets:
+        sample[column] = 0.5 if metric != "accuracy" else answers[column].iloc[0]
+    spec = task_lib.TaskSpec(
+        id=task_id, title="Toy task", modality="tabular", task_type="classification",
+        metric=metric, lower_is_better=lower_is_better, id_column="id",
+        target_columns=tuple(targets),
+        thresholds=task_lib.Thresholds(**(thresholds or THRESHOLDS_HIGHER)), **spec_fields)
+    public = {"description.md": "# Toy\nPredict the target.\n",
+              "train.csv": pd.DataFrame({"id": ids[:4], "x": [1, 2, 3, 4]}),
+              "test.csv": answers[["id"]], "sample_submission.csv": sample}
+    public.update(extra_public or {})
+    private = {"answers.csv": answers, **(extra_private or {})}
+    return task_lib.save_task(root, spec, public=public, private=private)
+
+
+@pytest.fixture
+def binary_task(tmp_path):
+    return write_task(tmp_path / "task")
