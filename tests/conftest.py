@@ -1,4 +1,4 @@
-"""Small real tasks built with save_task, shared by the tasks tests."""
+"""Shared test helpers: small real tasks built with save_task (`from conftest import write_task`)."""
 
 import numpy as np
 import pandas as pd

@@ -1,0 +1,1 @@
+"""absl-flag entry points (`python -m launch.<name>`): flags and config in, one library call out."""
