@@ -1,0 +1,374 @@
+"""Qwen3 dense and Qwen3-MoE decoders in Flax NNX, numerically following transformers.
+
+Each submodule's comment names its HF key (under `model.layers.{i}.` unless stated). Numerics
+follow HF's order of casts: RMSNorm in fp32 then cast back before the weight multiply; q/k
+RMSNorm per head before RoPE; RoPE tables in fp32 cast to the compute dtype; attention softmax in
+fp32; MoE router softmax in fp32. One deliberate difference: the LM head accumulates in fp32 and
+always returns fp32 logits (HF returns compute-dtype logits), so bf16 log-probs are better and
+fp32 runs stay exact.
+
+Shapes: B batch, T tokens in this call, S key slots (T, or max_len with a cache), D hidden,
+N query heads, K kv heads, G = N // K, H head_dim, F mlp width, E experts, V vocab, L layers.
+
+Padding and positions: `attention_mask[b, t] == 1` marks real tokens. Without explicit
+`positions`, a token's position is the number of real tokens before it in its sequence (so left-
+or right-padded batches give every sequence positions 0, 1, 2, ... like HF `generate`).
+
+KV cache: `init_cache(batch, max_len)` gives a `KVCache`; `model(ids, attention_mask=m,
+cache=c)` writes the chunk at each sequence's own slot `c.end[b]`, attends over the cache and
+returns `(logits, new_cache)`. A sequence's `end` advances past its last real token in the chunk,
+so right-padded prompts continue right after their own last token and left-padded prompts after
+the padded block; feeding a token with mask 0 (a finished sequence) does not advance it. The
+caller keeps `end + T <= max_len`.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from flax import struct
+
+from sandmle_jax.models.config import Qwen3Config
+from sandmle_jax.parallel import rules as sharding_rules
+
+__all__ = ["KVCache", "Qwen3", "Qwen3Config"]
+
+_BATCH, _LENGTH = "activation_batch", "activation_length"
+
+
+def _normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], names: tuple[str | None, ...],
+                  std: float, dtype) -> nnx.Param:
+    value = nnx.initializers.normal(std)(rngs.params(), shape, dtype)
+    return nnx.Param(value, logical_axes=names)
+
+
+@struct.dataclass
+class KVCache:
+    """Keys/values of every layer plus which slots hold real tokens.
+
+    k, v:    (L, B, S, K, H) in the compute dtype, post-RoPE keys.
+    kv_mask: (B, S) bool, True where a slot holds a real (unpadded) token.
+    end:     (B,) int32, the slot the next token of each sequence is written to.
+    """
+
+    k: jax.Array
+    v: jax.Array
+    kv_mask: jax.Array
+    end: jax.Array
+
+    @staticmethod
+    def logical_axes() -> "KVCache":
+        """Logical axis names per field, for `shardings` and for callers building their own."""
+        kv = ("cache_layers", "cache_batch", "cache_length", "cache_kv_heads", "cache_head_dim")
+        return KVCache(k=kv, v=kv, kv_mask=("cache_batch", "cache_length"), end=("cache_batch",))
+
+    def shardings(self, mesh: jax.sharding.Mesh,
+                  rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES) -> "KVCache":
+        names = KVCache.logical_axes()
+        return KVCache(**{field: sharding_rules.named_sharding(getattr(names, field),
+                                                               getattr(self, field).shape, mesh, rules)
+                          for field in ("k", "v", "kv_mask", "end")})
+
+
+class RMSNorm(nnx.Module):
+    """HF Qwen3RMSNorm: normalise in fp32, cast back, then multiply by the weight."""
+
+    def __init__(self, size: int, eps: float, *, param_dtype):
+        self.weight = nnx.Param(jnp.ones((size,), param_dtype), logical_axes=("norm",))
+        self.eps = eps
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x32 = x.astype(jnp.float32)
+        variance = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
+        normed = (x32 * jax.lax.rsqrt(variance + self.eps)).astype(x.dtype)
+        return self.weight[...].astype(x.dtype) * normed
+
+
+def rope_tables(positions: jax.Array, head_dim: int, theta: float) -> tuple[jax.Array, jax.Array]:
+    """cos, sin of shape (B, T, H) in fp32 (HF's default rope: halves repeated, not interleaved)."""
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+    freqs = positions[..., None].astype(jnp.float32) * inv_freq
+    angles = jnp.concatenate([freqs, freqs], axis=-1)
+    return jnp.cos(angles), jnp.sin(angles)
+
+
+def _apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
+    """x: (B, T, heads, H); cos, sin: (B, T, H) fp32, cast to x's dtype as HF does."""
+    cos, sin = cos[:, :, None, :].astype(x.dtype), sin[:, :, None, :].astype(x.dtype)
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def _write_rows(cache: jax.Array, update: jax.Array, start: jax.Array) -> jax.Array:
+    """cache[b, start[b]:start[b]+T] = update[b] for every sequence b (axis 1 is the slot)."""
+    def one(row, new, at):
+        return jax.lax.dynamic_update_slice_in_dim(row, new, at, axis=0)
+    return jax.vmap(one)(cache, update, start)
+
+
+class Attention(nnx.Module):
+    """HF `self_attn`: q/k/v/o projections, per-head q_norm/k_norm, RoPE, GQA."""
+
+    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
+        d, n, k, h = (config.hidden_size, config.num_attention_heads, config.num_key_value_heads,
+                      config.head_dim)
+        std = config.initializer_range
+        self.q_proj = _normal_param(rngs, (d, n, h), ("embed", "q_heads", "head_dim"), std,
+                                    param_dtype)  # q_proj.weight (N*H, D)
+        self.k_proj = _normal_param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std,
+                                    param_dtype)  # k_proj.weight (K*H, D)
+        self.v_proj = _normal_param(rngs, (d, k, h), ("embed", "kv_heads", "head_dim"), std,
+                                    param_dtype)  # v_proj.weight (K*H, D)
+        self.o_proj = _normal_param(rngs, (n, h, d), ("q_heads", "head_dim", "embed"), std,
+                                    param_dtype)  # o_proj.weight (D, N*H)
+        self.q_norm = RMSNorm(h, config.rms_norm_eps, param_dtype=param_dtype)  # q_norm.weight
+        self.k_norm = RMSNorm(h, config.rms_norm_eps, param_dtype=param_dtype)  # k_norm.weight
+        self.num_kv_heads = k
+        self.scale = h ** -0.5
+        self.dtype = dtype
+        self.precision = precision
+
+    def __call__(self, x, cos, sin, mask, layer_cache=None, write_at=None):
+        """x (B, T, D); mask (B, T, S) bool; layer_cache (k, v) each (B, S, K, H) or None."""
+        dt, prec = self.dtype, self.precision
+        q = jnp.einsum("BTD,DNH->BTNH", x, self.q_proj[...].astype(dt), precision=prec)
+        k = jnp.einsum("BTD,DKH->BTKH", x, self.k_proj[...].astype(dt), precision=prec)
+        v = jnp.einsum("BTD,DKH->BTKH", x, self.v_proj[...].astype(dt), precision=prec)
+        q = _apply_rope(self.q_norm(q), cos, sin)
+        k = _apply_rope(self.k_norm(k), cos, sin)
+        q = sharding_rules.constrain(q, (_BATCH, _LENGTH, "activation_heads", "activation_head_dim"))
+        new_cache = None
+        if layer_cache is not None:
+            k = _write_rows(layer_cache[0], k, write_at)
+            v = _write_rows(layer_cache[1], v, write_at)
+            new_cache = (k, v)
+        b, t, n, h = q.shape
+        q = q.reshape(b, t, self.num_kv_heads, n // self.num_kv_heads, h)  # (B, T, K, G, H)
+        scores = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, precision=prec) * self.scale
+        scores = jnp.where(mask[:, None, None], scores.astype(jnp.float32),
+                           jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(scores, axis=-1).astype(dt)
+        out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v, precision=prec).reshape(b, t, n, h)
+        y = jnp.einsum("BTNH,NHD->BTD", out, self.o_proj[...].astype(dt), precision=prec)
+        return y, new_cache
+
+
+class MLP(nnx.Module):
+    """HF `mlp` (dense): down_proj(silu(gate_proj(x)) * up_proj(x))."""
+
+    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
+        d, f, std = config.hidden_size, config.intermediate_size, config.initializer_range
+        self.gate_proj = _normal_param(rngs, (d, f), ("embed", "mlp"), std, param_dtype)
+        self.up_proj = _normal_param(rngs, (d, f), ("embed", "mlp"), std, param_dtype)
+        self.down_proj = _normal_param(rngs, (f, d), ("mlp", "embed"), std, param_dtype)
+        self.dtype = dtype
+        self.precision = precision
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dt, prec = self.dtype, self.precision
+        gate = jnp.einsum("BTD,DF->BTF", x, self.gate_proj[...].astype(dt), precision=prec)
+        up = jnp.einsum("BTD,DF->BTF", x, self.up_proj[...].astype(dt), precision=prec)
+        hidden = sharding_rules.constrain(jax.nn.silu(gate) * up, (_BATCH, _LENGTH, "activation_mlp"))
+        return jnp.einsum("BTF,FD->BTD", hidden, self.down_proj[...].astype(dt), precision=prec)
+
+
+class MoE(nnx.Module):
+    """HF `mlp` (Qwen3MoeSparseMoeBlock): fp32 softmax router, top-k, dropless experts.
+
+    Tokens are sorted by expert and run through grouped matmuls (`jax.lax.ragged_dot`), so no
+    token is dropped and no capacity factor exists, exactly like HF.
+    """
+
+    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
+        d, e, f = config.hidden_size, config.num_experts, config.moe_intermediate_size
+        std = config.initializer_range
+        self.gate = _normal_param(rngs, (d, e), ("embed", None), std,
+                                  param_dtype)  # mlp.gate.weight (E, D)
+        self.experts_gate_proj = _normal_param(
+                rngs, (e, d, f), ("exp", "embed", "moe_mlp"), std,
+                param_dtype)  # mlp.experts.{e}.gate_proj.weight (F, D)
+        self.experts_up_proj = _normal_param(
+                rngs, (e, d, f), ("exp", "embed", "moe_mlp"), std,
+                param_dtype)  # mlp.experts.{e}.up_proj.weight (F, D)
+        self.experts_down_proj = _normal_param(
+                rngs, (e, f, d), ("exp", "moe_mlp", "embed"), std,
+                param_dtype)  # mlp.experts.{e}.down_proj.weight (D, F)
+        self.top_k = config.num_experts_per_tok
+        self.norm_topk_prob = config.norm_topk_prob
+        self.dtype = dtype
+        self.precision = precision
+
+    def __call__(self, x: jax.Array, token_mask: jax.Array):
+        """Returns y (B, T, D) and load-balancing statistics (counts (E,), prob_sum (E,), rows)."""
+        dt, prec = self.dtype, self.precision
+        b, t, d = x.shape
+        flat = x.reshape(b * t, d)
+        num_experts = self.gate.shape[-1]
+        router_logits = jnp.einsum("ND,DE->NE", flat, self.gate[...].astype(dt), precision=prec)
+        probs = jax.nn.softmax(router_logits.astype(jnp.float32), axis=-1)
+        top_probs, top_experts = jax.lax.top_k(probs, self.top_k)  # (N, k)
+        if self.norm_topk_prob:
+            top_probs = top_probs / jnp.sum(top_probs, axis=-1, keepdims=True)
+        top_probs = top_probs.astype(dt)
+
+        # Dropless dispatch: sort the N*k (token, expert) pairs by expert, grouped matmuls.
+        expert_of_pair = top_experts.reshape(-1)
+        order = jnp.argsort(expert_of_pair, stable=True)
+        token_of_pair = order // self.top_k
+        group_sizes = jnp.bincount(expert_of_pair, length=num_experts).astype(jnp.int32)
+        xs = flat[token_of_pair]
+        gate = jax.lax.ragged_dot(xs, self.experts_gate_proj[...].astype(dt), group_sizes,
+                                  precision=prec)
+        up = jax.lax.ragged_dot(xs, self.experts_up_proj[...].astype(dt), group_sizes,
+                                precision=prec)
+        ys = jax.lax.ragged_dot(jax.nn.silu(gate) * up, self.experts_down_proj[...].astype(dt),
+                                group_sizes, precision=prec)
+        ys = ys * top_probs.reshape(-1)[order][:, None]
+        y = jnp.zeros_like(flat).at[token_of_pair].add(ys)
+
+        # HF load_balancing_loss_func statistics, padding excluded.
+        weight = token_mask.reshape(-1).astype(jnp.float32)
+        counts = jnp.einsum("NKE,N->E", jax.nn.one_hot(top_experts, num_experts), weight)
+        prob_sum = jnp.einsum("NE,N->E", probs, weight)
+        return y.reshape(b, t, d), (counts, prob_sum, jnp.sum(weight))
+
+
+class DecoderLayer(nnx.Module):
+    """HF `model.layers.{i}`: pre-norm attention and MLP/MoE blocks with residuals."""
+
+    def __init__(self, config: Qwen3Config, layer: int, *, rngs: nnx.Rngs, param_dtype, dtype,
+                 precision):
+        kw = dict(rngs=rngs, param_dtype=param_dtype, dtype=dtype, precision=precision)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps,
+                                       param_dtype=param_dtype)
+        self.self_attn = Attention(config, **kw)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps,
+                                                param_dtype=param_dtype)
+        self.mlp = MoE(config, **kw) if config.is_moe_layer(layer) else MLP(config, **kw)
+
+    def __call__(self, h, cos, sin, mask, token_mask, layer_cache, write_at):
+        attn, new_cache = self.self_attn(self.input_layernorm(h), cos, sin, mask, layer_cache,
+                                         write_at)
+        h = h + attn
+        x = self.post_attention_layernorm(h)
+        if isinstance(self.mlp, MoE):
+            out, stats = self.mlp(x, token_mask)
+        else:
+            out, stats = self.mlp(x), None
+        h = sharding_rules.constrain(h + out, (_BATCH, _LENGTH, "activation_embed"))
+        return h, new_cache, stats
+
+
+def _run_layer(layer: DecoderLayer, *args):
+    return layer(*args)
+
+
+class Qwen3(nnx.Module):
+    """Qwen3 / Qwen3-MoE causal LM (HF Qwen3ForCausalLM / Qwen3MoeForCausalLM).
+
+    `param_dtype` stores the weights, `dtype` (default: param_dtype) is the compute dtype; with
+    fp32 compute every matmul runs at HIGHEST precision so logits are exact fp32 on any backend.
+    `remat=True` rematerialises each decoder layer in the backward pass.
+    """
+
+    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype=jnp.float32,
+                 dtype=None, remat: bool = False):
+        dtype = jnp.dtype(param_dtype if dtype is None else dtype)
+        precision = jax.lax.Precision.HIGHEST if dtype == jnp.float32 else None
+        d, v, std = config.hidden_size, config.vocab_size, config.initializer_range
+        self.config = config
+        self.dtype = dtype
+        self.remat = remat
+        self.precision = precision
+        self.embed_tokens = _normal_param(rngs, (v, d), ("vocab", "embed"), std,
+                                          param_dtype)  # model.embed_tokens.weight (V, D)
+        self.layers = nnx.List([
+                DecoderLayer(config, i, rngs=rngs, param_dtype=param_dtype, dtype=dtype,
+                             precision=precision)
+                for i in range(config.num_hidden_layers)])
+        self.norm = RMSNorm(d, config.rms_norm_eps, param_dtype=param_dtype)  # model.norm.weight
+        self.lm_head = (None if config.tie_word_embeddings else
+                        _normal_param(rngs, (d, v), ("embed", "vocab"), std,
+                                      param_dtype))  # lm_head.weight (V, D)
+
+    def init_cache(self, batch: int, max_len: int) -> KVCache:
+        """An empty cache for `batch` sequences of up to `max_len` tokens (prompt + generated)."""
+        c = self.config
+        shape = (c.num_hidden_layers, batch, max_len, c.num_key_value_heads, c.head_dim)
+        return KVCache(k=jnp.zeros(shape, self.dtype), v=jnp.zeros(shape, self.dtype),
+                       kv_mask=jnp.zeros((batch, max_len), bool),
+                       end=jnp.zeros((batch,), jnp.int32))
+
+    def __call__(self, input_ids: jax.Array, positions: jax.Array | None = None,
+                 attention_mask: jax.Array | None = None, cache: KVCache | None = None):
+        """Logits (B, T, V) fp32; with a cache, (logits, new_cache)."""
+        logits, _, new_cache = self.forward(input_ids, positions, attention_mask, cache)
+        return logits if cache is None else (logits, new_cache)
+
+    def logits_and_aux(self, input_ids: jax.Array, positions: jax.Array | None = None,
+                       attention_mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """Training forward: logits (B, T, V) fp32 and the MoE load-balancing loss.
+
+        The aux loss is HF's `load_balancing_loss_func` over all MoE layers (padding excluded),
+        unscaled: add `config.router_aux_loss_coef * aux` to the loss. It is 0 for dense models.
+        """
+        logits, aux, _ = self.forward(input_ids, positions, attention_mask, None)
+        return logits, aux
+
+    def forward(self, input_ids, positions, attention_mask, cache):
+        """(logits, aux_loss, new_cache or None); see the module docstring for the semantics."""
+        b, t = input_ids.shape
+        token_mask = (jnp.ones((b, t), bool) if attention_mask is None
+                      else attention_mask.astype(bool))
+        real_before = jnp.cumsum(token_mask, axis=-1) - 1  # real tokens before each, this chunk
+        if cache is None:
+            seen, write_at = jnp.zeros((b,), jnp.int32), None
+            query_slots = jnp.broadcast_to(jnp.arange(t), (b, t))
+            kv_valid, key_slots = token_mask, jnp.arange(t)
+        else:
+            seen, write_at = jnp.sum(cache.kv_mask, axis=-1), cache.end
+            query_slots = cache.end[:, None] + jnp.arange(t)
+            kv_valid = _write_rows(cache.kv_mask, token_mask, write_at)
+            key_slots = jnp.arange(cache.kv_mask.shape[1])
+        if positions is None:
+            positions = jnp.maximum(seen[:, None] + real_before, 0)
+        mask = kv_valid[:, None, :] & (key_slots[None, None, :] <= query_slots[:, :, None])
+
+        h = self.embed_tokens[...][input_ids].astype(self.dtype)
+        h = sharding_rules.constrain(h, (_BATCH, _LENGTH, "activation_embed"))
+        cos, sin = rope_tables(positions, self.config.head_dim, self.config.rope_theta)
+        run = nnx.remat(_run_layer) if self.remat else _run_layer
+        stats = []
+        k_cache, v_cache = (None, None) if cache is None else (cache.k, cache.v)
+        for i, layer in enumerate(self.layers):
+            layer_cache = None if cache is None else (k_cache[i], v_cache[i])
+            h, new_layer_cache, layer_stats = run(layer, h, cos, sin, mask, token_mask,
+                                                  layer_cache, write_at)
+            if cache is not None:
+                k_cache = k_cache.at[i].set(new_layer_cache[0])
+                v_cache = v_cache.at[i].set(new_layer_cache[1])
+            if layer_stats is not None:
+                stats.append(layer_stats)
+        h = self.norm(h)
+
+        if self.lm_head is None:
+            logits = jnp.einsum("BTD,VD->BTV", h, self.embed_tokens[...].astype(self.dtype),
+                                precision=self.precision, preferred_element_type=jnp.float32)
+        else:
+            logits = jnp.einsum("BTD,DV->BTV", h, self.lm_head[...].astype(self.dtype),
+                                precision=self.precision, preferred_element_type=jnp.float32)
+        logits = sharding_rules.constrain(logits, (_BATCH, _LENGTH, "activation_vocab"))
+
+        new_cache = None
+        if cache is not None:
+            advance = jnp.max(jnp.where(token_mask, jnp.arange(1, t + 1), 0), axis=-1)
+            new_cache = KVCache(k=k_cache, v=v_cache, kv_mask=kv_valid, end=cache.end + advance)
+        return logits, self._aux_loss(stats), new_cache
+
+    def _aux_loss(self, stats) -> jax.Array:
+        if not stats:
+            return jnp.zeros((), jnp.float32)
+        counts = sum(s[0] for s in stats)
+        prob_sum = sum(s[1] for s in stats)
+        rows = sum(s[2] for s in stats)
+        return self.config.num_experts * jnp.sum((counts / rows) * (prob_sum / rows))
