@@ -1,0 +1,302 @@
+"""Runs one request under one backend and supervises it to the end.
+
+The child starts behind a gate (a shell waiting for one line on stdin) so that its cgroups and
+rlimits are in place before the program's first instruction; then the supervisor reads output,
+watches the clock, the workspace and cancellation, and finally kills whatever is left of the
+tree, so nothing outlives the call.
+"""
+
+import dataclasses
+import math
+import os
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+from sandbox_runner.backends import Backend, Plan
+from sandbox_runner.capture import HeadTail
+from sandbox_runner.cgroups import Controller, ExecGroup
+from sandbox_runner.contracts import ExecRequest, ExecResult, Limits
+
+GATE = 'read _ || exit 111; exec "$@" </dev/null'
+KILL_GRACE_S = 1.0  # between SIGTERM and SIGKILL when the wall clock runs out
+WORKSPACE_POLL_S = 0.1  # how often the workspace size is checked when no kernel quota holds it
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                              "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """Everything decided once at start-up: backend, cgroups, interpreter."""
+
+    backend: Backend
+    controllers: dict[str, Controller]
+    interpreter: str
+    interpreter_roots: tuple[str, ...]
+    euid: int
+
+
+def enforcement(setup: Setup) -> dict[str, str]:
+    """For each limit, the mechanism that enforces it here ('' when nothing does)."""
+    has = setup.controllers
+    return {
+            "wall_s": "timer + pid namespace" if setup.backend.level > 0 else "timer + process group",
+            "cpu_s": "RLIMIT_CPU (per process)",
+            "memory_bytes": "memory cgroup" if "memory" in has else "RLIMIT_AS (per process)",
+            "max_processes": ("pids cgroup" if "pids" in has else
+                                                "RLIMIT_NPROC (per user)" if setup.euid != 0 else ""),
+            "file_size_bytes": "RLIMIT_FSIZE",
+            "open_files": "RLIMIT_NOFILE",
+            "workspace_bytes": "tmpfs quota where the workspace is one, else polling",
+            "output_bytes": "head+tail capture",
+            "cpus": "thread-count environment variables",
+    }
+
+
+def sandbox_env(setup: Setup, req: ExecRequest) -> dict[str, str]:
+    threads = str(req.limits.cpus)
+    env = {"PATH": f"{os.path.dirname(setup.interpreter)}:/usr/local/bin:/usr/bin:/bin",
+                  "HOME": req.workdir, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+                  "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib",
+                  "XDG_CACHE_HOME": "/tmp/.cache"}
+    env.update({name: threads for name in THREAD_VARS})
+    env.update(dict(req.env))
+    return env
+
+
+def _check_request(req: ExecRequest) -> None:
+    for path in (req.workdir, *req.readonly_mounts):
+        if not os.path.isabs(path) or not os.path.isdir(path):
+            raise ValueError(f"{path!r} is not an absolute path to an existing directory; "
+                                              f"workdir and readonly_mounts must be such directories")
+
+
+def _workspace_has_quota(workdir: str, limit: int) -> bool:
+    if not os.path.ismount(workdir):
+        return False
+    st = os.statvfs(workdir)
+    return st.f_blocks * st.f_frsize <= limit + (1 << 20)
+
+
+def _workspace_full(workdir: str) -> bool:
+    st = os.statvfs(workdir)
+    return os.path.ismount(workdir) and st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def disk_usage(root: str) -> int:
+    """Bytes allocated under `root`, symlinks not followed."""
+    total, stack = 0, [root]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    st = entry.stat(follow_symlinks=False)
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return total
+
+
+def _apply_rlimits(pid: int, limits: Limits, setup: Setup) -> None:
+    cpu = math.ceil(limits.cpu_s)
+    wanted = {resource.RLIMIT_CPU: (cpu, cpu + 1), resource.RLIMIT_FSIZE: limits.file_size_bytes,
+                        resource.RLIMIT_NOFILE: limits.open_files, resource.RLIMIT_CORE: 0}
+    if "memory" not in setup.controllers:
+        wanted[resource.RLIMIT_AS] = limits.memory_bytes
+    if "pids" not in setup.controllers and setup.euid != 0:
+        wanted[resource.RLIMIT_NPROC] = limits.max_processes
+    for which, value in wanted.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
+        resource.prlimit(pid, which, (soft, hard))
+
+
+def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = None) -> ExecResult:
+    """Run `req` to completion (or to a limit) and return what happened."""
+    _check_request(req)
+    code_dir = None
+    try:
+        argv = req.argv
+        if req.code is not None:
+            code_dir = tempfile.mkdtemp(prefix="sandbox_runner-code-")
+            os.chmod(code_dir, 0o755)
+            path = os.path.join(code_dir, "main.py")
+            with open(path, "w") as f:
+                f.write(req.code)
+            argv = (setup.interpreter, path)
+        env = sandbox_env(setup, req)
+        plan = Plan(argv=tuple(argv), workdir=req.workdir,
+                                readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
+                                env=env, interpreter_roots=setup.interpreter_roots,
+                                tmp_bytes=req.limits.workspace_bytes)
+        wrapped = setup.backend.wrap(plan)
+        host_env = {"PATH": "/usr/bin:/bin"} if setup.backend.sets_env_itself else env
+        group = ExecGroup(setup.controllers, req.limits.memory_bytes, req.limits.max_processes)
+        try:
+            return _supervise(setup, req, wrapped, host_env, group, cancel)
+        finally:
+            group.kill_all()
+            group.remove()
+    finally:
+        if code_dir:
+            shutil.rmtree(code_dir, ignore_errors=True)
+
+
+def _kill_tree(proc: subprocess.Popen, group: ExecGroup, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    if sig == signal.SIGKILL:
+        group.kill_all()
+    else:
+        group.signal_all(sig)
+
+
+def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dict[str, str],
+                              group: ExecGroup, cancel: threading.Event | None) -> ExecResult:
+    limits = req.limits
+    start = time.monotonic()
+    proc = subprocess.Popen(["/bin/sh", "-c", GATE, "sandbox-gate", *wrapped],
+                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                    start_new_session=True, cwd=req.workdir, env=host_env)
+    pidfd = None
+    try:
+        try:
+            group.attach(proc.pid)
+            _apply_rlimits(proc.pid, limits, setup)
+            proc.stdin.write(b"\n")
+            proc.stdin.close()
+        except BaseException:
+            _kill_tree(proc, group, signal.SIGKILL)
+            raise
+        pidfd = os.pidfd_open(proc.pid)
+        stdout, stderr = HeadTail(limits.output_bytes), HeadTail(limits.output_bytes)
+        outputs = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
+        polling = not _workspace_has_quota(req.workdir, limits.workspace_bytes)
+        status, usage, ended_by = _watch(proc, pidfd, outputs, group, req, polling, start, cancel)
+        quota = f"polling every {WORKSPACE_POLL_S} s" if polling else "tmpfs quota"
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if not stream.closed:
+                stream.close()
+    wall = time.monotonic() - start
+    return _result(setup, req, status, usage, ended_by, group, wall, stdout, stderr, quota)
+
+
+def _watch(proc, pidfd, outputs, group, req, polling, start, cancel):
+    """Pump output until the main process ends or a limit or cancellation stops the tree."""
+    limits = req.limits
+    sel = selectors.DefaultSelector()
+    for fd in outputs:
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    sel.register(pidfd, selectors.EVENT_READ)
+    deadline = start + limits.wall_s
+    next_poll = start + WORKSPACE_POLL_S
+    ended_by, kill_at, status = None, None, None
+    try:
+        while status is None:
+            now = time.monotonic()
+            wake = min(deadline, next_poll, kill_at or math.inf, now + 0.1)
+            for key, _ in sel.select(max(0.0, wake - now)):
+                if key.fd == pidfd:
+                    _, status, usage = os.wait4(proc.pid, 0)
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    break
+                _pump(key.fd, outputs[key.fd], sel)
+            if status is not None:
+                break
+            now = time.monotonic()
+            if ended_by is None:
+                if now >= deadline:
+                    ended_by = "wall_s"
+                elif cancel is not None and cancel.is_set():
+                    ended_by = "cancelled"
+                elif polling and now >= next_poll:
+                    next_poll = now + WORKSPACE_POLL_S
+                    if disk_usage(req.workdir) > limits.workspace_bytes:
+                        ended_by = "workspace_bytes"
+                if ended_by is not None:
+                    _kill_tree(proc, group, signal.SIGTERM if ended_by == "wall_s" else signal.SIGKILL)
+                    kill_at = now + (KILL_GRACE_S if ended_by == "wall_s" else 0.0)
+            elif now >= kill_at:
+                _kill_tree(proc, group, signal.SIGKILL)
+                kill_at = now + 0.5
+        # The main process is gone: nothing in its tree may outlive it.
+        _kill_tree(proc, group, signal.SIGKILL)
+        drain_end = time.monotonic() + 1.0
+        while len(sel.get_map()) > 1 and time.monotonic() < drain_end:
+            for key, _ in sel.select(0.05):
+                if key.fd != pidfd:
+                    _pump(key.fd, outputs[key.fd], sel)
+    finally:
+        sel.close()
+    return status, usage, ended_by
+
+
+def _pump(fd: int, sink: HeadTail, sel: selectors.BaseSelector) -> None:
+    try:
+        data = os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return
+    if data:
+        sink.feed(data)
+    else:
+        sel.unregister(fd)
+
+
+def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_rusage,
+                        ended_by: str | None, group: ExecGroup, wall: float, stdout: HeadTail,
+                        stderr: HeadTail, quota: str) -> ExecResult:
+    """Name what ended the run; wrappers report a child's death by signal N as exit 128+N."""
+    limits = req.limits
+    code = os.waitstatus_to_exitcode(status)
+    if setup.backend.level > 0 and code > 128:
+        code = 128 - code
+    cpu = group.cpu_seconds()
+    cpu = usage.ru_utime + usage.ru_stime if cpu is None else cpu
+    hits = [ended_by] if ended_by else []
+    if group.hit("memory") or ("memory" not in setup.controllers and code != 0
+                                                              and "MemoryError" in stderr.text()[-4096:]):
+        hits.append("memory_bytes")
+    if code in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.cpu_s - 0.05 and not ended_by:
+        hits.append("cpu_s")
+    if code == -signal.SIGXFSZ:
+        hits.append("file_size_bytes")
+    if group.hit("pids"):
+        hits.append("max_processes")
+    if "workspace_bytes" not in hits and code != 0 and _workspace_full(req.workdir):
+        hits.append("workspace_bytes")
+    if ended_by:
+        killed_by = ended_by
+    elif code != 0 and hits:
+        killed_by = hits[0]
+    elif code < 0:
+        killed_by = f"signal:{_signal_name(-code)}"
+    else:
+        killed_by = None
+    peak = group.peak_memory() or usage.ru_maxrss * 1024
+    mechanisms = dict(enforcement(setup), workspace_bytes=quota)
+    enforced = tuple(f"{name}={how}" for name, how in mechanisms.items() if how)
+    return ExecResult(exit_code=code, stdout_tail=stdout.text(), stderr_tail=stderr.text(),
+                                        wall_s=round(wall, 4), cpu_s=round(cpu, 4), peak_rss=int(peak),
+                                        timed_out=ended_by == "wall_s", killed_by=killed_by,
+                                        isolation=setup.backend.name, limits_hit=tuple(dict.fromkeys(hits)),
+                                        enforced=enforced, stdout_bytes=stdout.total, stderr_bytes=stderr.total)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
