@@ -14,6 +14,7 @@ import io
 import os
 import pathlib
 import stat
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -92,11 +93,14 @@ def _decode(data: bytes, name: str) -> str:
         raise InvalidSubmission(f"{name} is not UTF-8 text (bad byte at offset {e.start})") from None
 
 
-def _parse(text: str, name: str) -> pd.DataFrame:
-    """Strict CSV: every row has exactly the header's number of fields.
+Columns = dict[str, np.ndarray]  # column name -> stripped cell strings (object array)
 
-    pandas would silently turn surplus leading fields into an index, so rows are split with the
-    csv module and counted first.
+
+def _parse(text: str, name: str) -> tuple[list[str], Columns]:
+    """Strict CSV: every row has exactly the header's number of fields; cells are stripped.
+
+    pandas would silently turn surplus leading fields into an index (or drop trailing ones), so
+    rows are split with the csv module and counted first.
     """
     try:
         rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
@@ -104,16 +108,22 @@ def _parse(text: str, name: str) -> pd.DataFrame:
         raise InvalidSubmission(f"{name} is not a well-formed CSV: {e}") from None
     if not rows:
         raise InvalidSubmission(f"{name} has no header and no rows")
-    header, body = rows[0], rows[1:]
-    for line, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InvalidSubmission(f"{name} is not a well-formed CSV: data row {line - 1} has "
-                                    f"{len(row)} fields but the header has {len(header)}")
-    return pd.DataFrame(body, columns=[h.strip() for h in header], dtype=str)
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    if len(set(map(len, body)) | {len(header)}) > 1:
+        line = next(i for i, row in enumerate(body, start=1) if len(row) != len(header))
+        raise InvalidSubmission(f"{name} is not a well-formed CSV: data row {line} has "
+                                f"{len(body[line - 1])} fields but the header has {len(header)}")
+    cells = zip(*body) if body else [() for _ in header]
+    columns = {}
+    for column, values in zip(header, cells):
+        stripped = np.empty(len(body), dtype=object)
+        stripped[:] = [v.strip() for v in values]
+        columns[column] = stripped
+    return header, columns
 
 
-def _check_columns(frame: pd.DataFrame, expected: list[str], name: str) -> None:
-    columns = [str(c).strip() for c in frame.columns]
+def _check_columns(header: list[str], expected: list[str], name: str) -> None:
+    columns = header
     if columns == expected or sorted(columns) == sorted(expected):
         return
     repeated = sorted({c for c in columns if columns.count(c) > 1})
@@ -139,20 +149,21 @@ def _check_columns(frame: pd.DataFrame, expected: list[str], name: str) -> None:
     raise InvalidSubmission(f"{name}: {'; '.join(parts)}; expected exactly {expected}")
 
 
-def _check_ids(frame: pd.DataFrame, id_column: str, expected_ids: pd.Series, name: str) -> None:
-    ids = frame[id_column].str.strip()
-    duplicated = ids[ids.duplicated()].unique()
+def _align(ids: np.ndarray, truth_ids: pd.Index, name: str) -> np.ndarray:
+    """Row order that puts the submission in the answers' order; refuses duplicate/missing ids."""
+    index = pd.Index(ids)
+    duplicated = index[index.duplicated()].unique()
     if len(duplicated):
         raise InvalidSubmission(f"{name}: {len(duplicated)} ids appear more than once: "
                                 f"{_listing(duplicated)}")
-    expected = set(expected_ids)
-    got = set(ids)
-    missing = sorted(expected - got, key=_natural)
-    extra = sorted(got - expected, key=_natural)
-    if missing:
+    order = index.get_indexer(truth_ids)
+    if (order < 0).any():
+        missing = sorted(truth_ids[order < 0], key=_natural)
         raise InvalidSubmission(f"{name}: {len(missing)} test ids missing: {_listing(missing)}")
-    if extra:
+    if len(index) > len(truth_ids):
+        extra = sorted(index.difference(truth_ids), key=_natural)
         raise InvalidSubmission(f"{name}: {len(extra)} ids are not test ids: {_listing(extra)}")
+    return order
 
 
 def _natural(value: str):
@@ -162,60 +173,69 @@ def _natural(value: str):
         return (1, 0.0, value)
 
 
-def _numeric(frame: pd.DataFrame, columns: list[str], ids: pd.Series, name: str) -> np.ndarray:
-    out = np.empty((len(frame), len(columns)), dtype=np.float64)
-    for j, column in enumerate(columns):
-        raw = frame[column].str.strip()
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(np.isnan(values) & ~raw.str.lower().isin(["nan"]).to_numpy())
+def _numeric(columns: Columns, names: list[str], ids: np.ndarray, name: str) -> np.ndarray:
+    out = np.empty((len(ids), len(names)), dtype=np.float64)
+    for j, column in enumerate(names):
+        raw = columns[column]
+        values = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+        unparsed = np.isnan(values)
+        if unparsed.any():  # a literal "nan" parsed fine; it is caught as non-finite below
+            literal_nan = np.array([v.lower() == "nan" for v in raw[unparsed]], dtype=bool)
+            unparsed[np.flatnonzero(unparsed)[literal_nan]] = False
+        bad = np.flatnonzero(unparsed)
         if len(bad):
             raise InvalidSubmission(f"{name}: column {column!r} must hold numbers; "
-                                    f"{len(bad)} cells do not, e.g. {_listing(raw.iloc[bad])}")
+                                    f"{len(bad)} cells do not, e.g. {_listing(raw[bad])}")
         nonfinite = np.flatnonzero(~np.isfinite(values))
         if len(nonfinite):
             raise InvalidSubmission(f"{name}: column {column!r} has {len(nonfinite)} NaN or "
-                                    f"infinite values, e.g. at ids "
-                                    f"{_listing(ids.iloc[nonfinite])}")
+                                    f"infinite values, e.g. at ids {_listing(ids[nonfinite])}")
         out[:, j] = values
     return out
 
 
-def _labels(frame: pd.DataFrame, column: str, truth: pd.Series, name: str) -> np.ndarray:
+def _as_labels(raw: np.ndarray) -> np.ndarray:
+    """Numbers if every label parses as one (so "1" and "1.0" agree), else the strings."""
+    numeric = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    return raw if np.isnan(numeric).any() else numeric
+
+
+def _labels(raw: np.ndarray, truth: np.ndarray, column: str, name: str) -> np.ndarray:
     """Class labels compared in the answers' type: numbers if all answers are numbers."""
-    raw = frame[column].str.strip()
-    truth_numeric = pd.to_numeric(truth, errors="coerce")
-    if truth_numeric.notna().all():
-        values = pd.to_numeric(raw, errors="coerce")
-        if values.isna().any():
-            bad = raw[values.isna()]
-            raise InvalidSubmission(f"{name}: column {column!r} must hold numeric class labels; "
-                                    f"got {_listing(bad)}")
-        return values.to_numpy(dtype=np.float64)
-    return raw.to_numpy(dtype=object)
+    if truth.dtype == object:
+        return raw
+    values = pd.to_numeric(raw, errors="coerce").astype(np.float64)
+    if np.isnan(values).any():
+        raise InvalidSubmission(f"{name}: column {column!r} must hold numeric class labels; "
+                                f"got {_listing(raw[np.isnan(values)])}")
+    return values
 
 
-def truth_arrays(task: Task) -> tuple[pd.Series, object]:
-    """The answers' ids (stripped) and target values in the form the metric takes."""
-    answers = task.answers
-    ids = answers[task.spec.id_column].str.strip()
-    return ids, _target_values(task, answers, "answers.csv", is_truth=True)
-
-
-def _target_values(task: Task, frame: pd.DataFrame, name: str, is_truth: bool = False):
-    metric = task.metric
+def _target_values(task: Task, columns: Columns, ids: np.ndarray, name: str,
+                   truth: object = None):
+    """The target columns in the form the metric takes; `truth` None means these ARE answers."""
+    kind = task.metric.kind
     targets = list(task.spec.target_columns)
-    kind = metric.kind
     if kind in (metrics_lib.Kind.LABEL, metrics_lib.Kind.ORDINAL):
-        column = targets[0]
-        if is_truth:
-            raw = frame[column].str.strip()
-            numeric = pd.to_numeric(raw, errors="coerce")
-            return numeric.to_numpy(np.float64) if numeric.notna().all() else raw.to_numpy(object)
-        return _labels(frame, column, task.answers[column].str.strip(), name)
+        raw = columns[targets[0]]
+        return _as_labels(raw) if truth is None else _labels(raw, truth, targets[0], name)
     if kind == metrics_lib.Kind.RANKED_LIST:
-        return frame[targets[0]].fillna("").astype(str).to_numpy(dtype=object)
-    values = _numeric(frame, targets, frame[task.spec.id_column], name)
+        return columns[targets[0]]
+    values = _numeric(columns, targets, ids, name)
     return values[:, 0] if len(targets) == 1 and kind != metrics_lib.Kind.ITEM_SCORES else values
+
+
+_TRUTH: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def truth_arrays(task: Task) -> tuple[pd.Index, object]:
+    """The answers' ids and target values in the metric's form, computed once per task."""
+    if task not in _TRUTH:
+        columns = {c: np.asarray([str(v).strip() for v in task.answers[c]], dtype=object)
+                   for c in task.submission_columns}
+        ids = columns[task.spec.id_column]
+        _TRUTH[task] = (pd.Index(ids), _target_values(task, columns, ids, "answers.csv"))
+    return _TRUTH[task]
 
 
 def read_text(task: Task, path: pathlib.Path) -> str:
@@ -227,20 +247,15 @@ def read_submission(task: Task, path: str | os.PathLike) -> tuple[object, object
     """Returns (y_true, y_pred) aligned by id, or raises InvalidSubmission saying why not."""
     path = pathlib.Path(path)
     name = path.name
-    text = read_text(task, path)
-    frame = _parse(text, name)
-    expected = task.submission_columns
-    _check_columns(frame, expected, name)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
+    header, columns = _parse(read_text(task, path), name)
+    _check_columns(header, task.submission_columns, name)
+    ids = columns[task.spec.id_column]
+    if len(ids) == 0:
         raise InvalidSubmission(f"{name} has a header but no rows; write one row per test id")
-    id_column = task.spec.id_column
     truth_ids, y_true = truth_arrays(task)
-    _check_ids(frame, id_column, truth_ids, name)
-    frame = frame.assign(**{id_column: frame[id_column].str.strip()})
-    order = pd.Index(frame[id_column]).get_indexer(truth_ids)
-    frame = frame.iloc[order].reset_index(drop=True)
-    y_pred = _target_values(task, frame, name)
+    order = _align(ids, truth_ids, name)
+    aligned = {c: v[order] for c, v in columns.items()}
+    y_pred = _target_values(task, aligned, aligned[task.spec.id_column], name, truth=y_true)
     try:
         task.metric.check(y_pred, y_true)
     except metrics_lib.PredictionError as e:

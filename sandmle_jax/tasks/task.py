@@ -133,9 +133,12 @@ class TaskSpec:
         return cls(**values)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Task:
-    """A loaded, validated task. `answers` is held in memory: grading reads it thousands of times."""
+    """A loaded, validated task. `answers` is held in memory: grading reads it thousands of times.
+
+    Compared and hashed by identity, so per-task caches (e.g. parsed answers) can key on it.
+    """
 
     root: pathlib.Path
     spec: TaskSpec
