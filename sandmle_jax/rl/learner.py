@@ -1,0 +1,247 @@
+"""The GRPO learner: train state and a jitted, donated update with gradient accumulation.
+
+Model interface: `apply_fn(params, input_ids, attention_mask) -> logits (B, T, V)`, params a
+pytree of arrays. `nnx_apply_fn` builds one from any Flax NNX module called as
+`module(input_ids, attention_mask=...)`, so the learner knows nothing about Qwen3.
+
+One optimizer step per mini-batch (the paper's strictly on-policy recipe): every micro-batch
+sees the same parameters, so the "old" log-probs of the PPO ratio are the current ones
+(stop-gradient) and no extra forward pass is needed; the ratio is 1 and clipping only matters
+through TIS against the rollout engine's log-probs. Micro-batch losses use the mini-batch's
+global token/sequence counts, so their gradients add up to the full-batch gradient exactly.
+
+Compilations: `_accumulate` once per micro-batch shape (= per length bucket), `_apply` once.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from sandmle_jax.rl import grpo
+from sandmle_jax.rl.batching import LearnerBatch, MicroBatch
+
+ApplyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+Params = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a resumed run needs besides the data cursor (see checkpoint.py)."""
+    params: Params
+    opt_state: optax.OptState
+    step: jax.Array             # () int32, optimizer steps taken
+    rng: jax.Array              # (2,) uint32 raw PRNG key, for stochastic parts of a recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """GRPO loss settings; defaults are the SandMLE recipe (see SANDMLE.md)."""
+    clip_low: float = 0.2                 # epsilon_low
+    clip_high: float = 0.28               # epsilon_high (DAPO clip-higher)
+    dual_clip: float | None = 3.0         # c; None disables dual-clip
+    aggregation: str = "seq-mean-token-mean"
+    loss_scale_factor: float | None = None  # Dr.GRPO constant C for seq-mean-token-sum-norm
+    temperature: float = 1.0              # the rollout sampling temperature
+    tis_cap: float | None = None          # truncated importance sampling cap; None = off
+    kl_coef: float = 0.0                  # beta; 0 = no reference policy
+    kl_estimator: str = "k3"
+
+    def __post_init__(self) -> None:
+        if self.aggregation not in grpo.AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}; "
+                             f"choose one of {grpo.AGGREGATIONS}")
+        if self.kl_estimator not in grpo.KL_ESTIMATORS:
+            raise ValueError(f"unknown kl_estimator {self.kl_estimator!r}; "
+                             f"choose one of {grpo.KL_ESTIMATORS}")
+        if self.aggregation == "seq-mean-token-sum-norm" and self.loss_scale_factor is None:
+            raise ValueError("seq-mean-token-sum-norm needs loss_scale_factor (Dr.GRPO's constant,"
+                             " e.g. the max response length): bucket lengths vary")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "LossConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown loss config keys {unknown}; known: {sorted(known)}")
+        return cls(**dict(values))
+
+
+def nnx_apply_fn(module: nnx.Module) -> tuple[ApplyFn, Params]:
+    """Split an NNX module into a pure apply function and its params (a nested dict).
+
+    Non-Param state (e.g. RNG counters) is frozen into the function; the params template is
+    kept abstract so the closure holds no second copy of the weights.
+    """
+    graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
+    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), param_state)
+
+    def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
+        state = jax.tree.map(lambda x: x, template)
+        nnx.replace_by_pure_dict(state, params)
+        return nnx.merge(graphdef, state, rest)(input_ids, attention_mask=attention_mask)
+
+    return apply_fn, nnx.to_pure_dict(param_state)
+
+
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+    return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+                        tree)
+
+
+class Learner:
+    """Builds the jitted functions once; `train_step` runs one optimizer step on a LearnerBatch.
+
+    compute_dtype: e.g. jnp.bfloat16 to run forward/backward in bf16 while params, gradients
+    and optimizer state stay float32 (master weights); logits are upcast for the loss.
+    param_shardings / batch_sharding: optional shardings (e.g. from `parallel`) for params,
+    gradients and optimizer state, and for the (rows, length) batch arrays.
+    """
+
+    def __init__(self, apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
+                 loss: LossConfig, *, compute_dtype: Any = None,
+                 param_shardings: Any = None, batch_sharding: Any = None):
+        self.apply_fn = apply_fn
+        self.optimizer = optimizer
+        self.loss = loss
+        self.compute_dtype = compute_dtype
+        self.param_shardings = param_shardings
+        self.batch_sharding = batch_sharding
+        grads_out = None if param_shardings is None else (param_shardings, None)
+        self._accumulate = jax.jit(self._accumulate_impl, donate_argnums=(1, 2),
+                                   out_shardings=grads_out)
+        self._apply = jax.jit(self._apply_impl, donate_argnums=(0,))
+        self._zeros = jax.jit(lambda p: jax.tree.map(jnp.zeros_like, p),
+                              out_shardings=param_shardings)
+        self._logprobs = jax.jit(self._logprobs_impl)
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def init_state(self, params: Params, seed: int) -> TrainState:
+        return TrainState(params=params, opt_state=self.optimizer.init(params),
+                          step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(seed))
+
+    # ---- forward ----------------------------------------------------------------------------
+
+    def _forward_logits(self, params: Params, micro: MicroBatch) -> jax.Array:
+        if self.compute_dtype is not None:
+            params = _cast_floats(params, self.compute_dtype)
+        logits = self.apply_fn(params, micro.input_ids, micro.attention_mask)
+        return logits.astype(jnp.float32)                              # (R, L, V)
+
+    def _logprobs_impl(self, params: Params, micro: MicroBatch) -> jax.Array:
+        logits = self._forward_logits(params, micro)
+        return grpo.token_logprobs(logits, micro.input_ids, self.loss.temperature)
+
+    def logprobs(self, params: Params, micro: MicroBatch) -> jax.Array:
+        """(R, L) learner log-probs of a micro-batch, e.g. a reference policy's for the KL."""
+        return self._logprobs(params, self._place(micro))
+
+    # ---- update -----------------------------------------------------------------------------
+
+    def _loss_impl(self, params: Params, micro: MicroBatch, ref_logp: jax.Array | None,
+                   token_count: jax.Array, seq_count: jax.Array
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        cfg = self.loss
+        logits = self._forward_logits(params, micro)
+        logp = grpo.token_logprobs(logits, micro.input_ids, cfg.temperature)
+        loss, metrics = grpo.policy_loss(
+            logp, jax.lax.stop_gradient(logp), micro.advantages, micro.loss_mask,
+            clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
+            aggregation=cfg.aggregation, rollout_logp=micro.rollout_logp, tis_cap=cfg.tis_cap,
+            ref_logp=ref_logp, kl_coef=cfg.kl_coef, kl_estimator=cfg.kl_estimator,
+            global_token_count=token_count, global_seq_count=seq_count,
+            loss_scale_factor=cfg.loss_scale_factor)
+        entropy = grpo.token_entropy(jax.lax.stop_gradient(logits), cfg.temperature)
+        metrics["entropy"] = grpo.aggregate_loss(entropy, micro.loss_mask, "token-mean",
+                                                 global_token_count=token_count)
+        return loss, metrics
+
+    def _accumulate_impl(self, params: Params, grads: Params, metrics: dict[str, jax.Array],
+                         micro: MicroBatch, ref_logp: jax.Array | None, token_count: jax.Array,
+                         seq_count: jax.Array) -> tuple[Params, dict[str, jax.Array]]:
+        (_, micro_metrics), micro_grads = jax.value_and_grad(self._loss_impl, has_aux=True)(
+            params, micro, ref_logp, token_count, seq_count)
+        grads = jax.tree.map(jnp.add, grads, micro_grads)
+        combined = {k: (jnp.maximum if k in grpo.MAX_METRICS else jnp.add)(metrics[k], v)
+                    for k, v in micro_metrics.items()}
+        return grads, combined
+
+    def _apply_impl(self, state: TrainState, grads: Params) -> tuple[TrainState, jax.Array]:
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
+        return new_state, optax.tree.norm(grads)
+
+    def _place(self, micro: MicroBatch) -> MicroBatch:
+        """Put a micro-batch in its sharding: (R, L) arrays as given, (R,) arrays by row."""
+        if self.batch_sharding is None:
+            return micro
+        rows = jax.sharding.NamedSharding(self.batch_sharding.mesh,
+                                          jax.sharding.PartitionSpec(self.batch_sharding.spec[0]))
+        return jax.device_put(micro, jax.tree.map(
+            lambda x: self.batch_sharding if x.ndim == 2 else rows, micro))
+
+    def _zero_metrics(self, params: Params, micro: MicroBatch, ref_logp: jax.Array | None
+                      ) -> dict[str, jax.Array]:
+        """Zeros with the metrics' structure, so every accumulate call shares one signature."""
+        shapes = jax.eval_shape(self._loss_impl, params, micro, ref_logp, jnp.float32(1),
+                                jnp.float32(1))[1]
+        return {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+
+    def compute_gradients(self, params: Params, batch: LearnerBatch,
+                          ref_params: Params | None = None
+                          ) -> tuple[Params, dict[str, jax.Array]]:
+        """Sum of micro-batch gradients (= the mini-batch gradient) and the summed metrics."""
+        if not batch.micro_batches:
+            raise ValueError("the batch has no trajectories left (all dropped or empty masks); "
+                             "skip this step instead of updating on nothing")
+        if self.loss.kl_coef and ref_params is None:
+            raise ValueError("loss.kl_coef > 0 needs ref_params (the reference policy's weights)")
+        token_count = jnp.float32(batch.token_count)
+        seq_count = jnp.float32(batch.seq_count)
+        grads = self._zeros(params)
+        metrics = None
+        for micro in batch.micro_batches:
+            micro = self._place(micro)
+            ref_logp = None if ref_params is None else self._logprobs(ref_params, micro)
+            if metrics is None:
+                metrics = self._zero_metrics(params, micro, ref_logp)
+            grads, metrics = self._accumulate(params, grads, metrics, micro, ref_logp,
+                                              token_count, seq_count)
+        return grads, metrics
+
+    def train_step(self, state: TrainState, batch: LearnerBatch,
+                   ref_params: Params | None = None) -> tuple[TrainState, dict[str, float]]:
+        """One optimizer step. `state` is donated: use only the returned one afterwards.
+
+        Raises FloatingPointError on a non-finite loss or gradient norm (fail fast, before the
+        next checkpoint can save poisoned weights).
+        """
+        start = time.perf_counter()
+        grads, metrics = self.compute_gradients(state.params, batch, ref_params)
+        lr_step = int(state.step)
+        state, grad_norm = self._apply(state, grads)
+        out = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        out["grad_norm"] = float(grad_norm)
+        elapsed = time.perf_counter() - start
+        tokens = sum(int(np.asarray(m.attention_mask).sum()) for m in batch.micro_batches)
+        out["tokens_per_s"] = tokens / elapsed
+        out["step_s"] = elapsed
+        out["step"] = float(lr_step)
+        if not (np.isfinite(out["loss"]) and np.isfinite(out["grad_norm"])):
+            raise FloatingPointError(f"non-finite loss {out['loss']} or grad norm "
+                                     f"{out['grad_norm']} at step {lr_step}: lower the learning "
+                                     "rate or inspect the batch; refusing to continue")
+        return state, out
+
+    def compilations(self) -> dict[str, int]:
+        """How many programs each jitted function has compiled (one per input shape)."""
+        return {"accumulate": self._accumulate._cache_size(), "apply": self._apply._cache_size()}
