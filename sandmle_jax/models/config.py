@@ -34,7 +34,7 @@ class Qwen3Config:
     num_experts: int = 0
     num_experts_per_tok: int = 0
     moe_intermediate_size: int = 0
-    norm_topk_prob: bool = True
+    norm_topk_prob: bool = False  # HF default; Qwen3-30B-A3B sets it true
     decoder_sparse_step: int = 1
     mlp_only_layers: tuple[int, ...] = ()
     router_aux_loss_coef: float = 0.001
@@ -157,7 +157,7 @@ class Qwen3Config:
                 num_experts=num_experts,
                 num_experts_per_tok=hf.get("num_experts_per_tok", 0) if num_experts else 0,
                 moe_intermediate_size=hf.get("moe_intermediate_size", 0) if num_experts else 0,
-                norm_topk_prob=hf.get("norm_topk_prob", False),
+                norm_topk_prob=bool(num_experts) and hf.get("norm_topk_prob", False),
                 decoder_sparse_step=hf.get("decoder_sparse_step", 1) or 1,
                 mlp_only_layers=tuple(hf.get("mlp_only_layers") or ()),
                 router_aux_loss_coef=hf.get("router_aux_loss_coef", 0.001),

@@ -29,6 +29,8 @@ from sandmle_jax.parallel import rules as sharding_rules
 # Keys some exporters add that carry no parameters.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 _DEFAULT_SHARD_BYTES = 5 * 2**30
+_SAVE_DTYPES = {"float32": np.dtype(np.float32), "bfloat16": np.dtype(jnp.bfloat16),
+                "float16": np.dtype(np.float16)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +198,8 @@ def save_model(model: Qwen3, out_dir: str, *, dtype=None, tokenizer_dir: str | N
         raise ValueError(f"model parameters do not match the HF layout of its config: "
                          f"{sorted(set(params) ^ set(table))[:5]}")
     save_dtype = np.dtype(dtype or params[("embed_tokens",)][...].dtype)
+    if save_dtype not in _SAVE_DTYPES.values():
+        raise ValueError(f"cannot save in {save_dtype}; use one of {sorted(_SAVE_DTYPES)}")
     entries = []  # (hf key, hf shape, our path, expert index or None)
     for path, spec in table.items():
         shape = params[path].shape
@@ -235,8 +239,7 @@ def save_model(model: Qwen3, out_dir: str, *, dtype=None, tokenizer_dir: str | N
         weight_map |= {key: name for key, *_ in shard}
     if not writer:
         return
-    dtype_name = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16"}.get(
-            save_dtype, "bfloat16")
+    dtype_name = {v: k for k, v in _SAVE_DTYPES.items()}[save_dtype]
     _write_json(os.path.join(out_dir, "config.json"), config.to_hf_dict(dtype_name))
     if len(shards) > 1:
         total = sum(int(np.prod(s)) for _, s, *_ in entries) * save_dtype.itemsize
@@ -271,8 +274,24 @@ def _write_json(path: str, value) -> None:
         f.write("\n")
 
 
+def checkpoint_dtype(model_dir: str) -> np.dtype:
+    """The dtype config.json declares (`dtype` in transformers 5, `torch_dtype` before)."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        raw = json.load(f)
+    name = raw.get("dtype") or raw.get("torch_dtype") or "float32"
+    if name not in _SAVE_DTYPES:
+        raise ValueError(f"{model_dir}/config.json declares dtype {name!r}; expected one of "
+                         f"{sorted(_SAVE_DTYPES)}")
+    return _SAVE_DTYPES[name]
+
+
 def export_hf_dir(checkpoint_dir: str, out_dir: str, *, mesh: jax.sharding.Mesh | None = None,
-                  dtype=None) -> None:
-    """HF directory -> our model -> HF directory (tokenizer files carried over)."""
-    model = load_model(checkpoint_dir, mesh=mesh)
-    save_model(model, out_dir, dtype=dtype, tokenizer_dir=checkpoint_dir)
+                  dtype=None, max_shard_bytes: int = _DEFAULT_SHARD_BYTES) -> None:
+    """HF directory -> our model -> HF directory, tokenizer files carried over.
+
+    dtype: saved dtype, default the checkpoint's own; weights are held in that dtype.
+    """
+    dtype = np.dtype(dtype) if dtype is not None else checkpoint_dtype(checkpoint_dir)
+    model = load_model(checkpoint_dir, mesh=mesh, param_dtype=dtype)
+    save_model(model, out_dir, dtype=dtype, tokenizer_dir=checkpoint_dir,
+               max_shard_bytes=max_shard_bytes)

@@ -1,0 +1,40 @@
+"""Export a policy to a Hugging Face directory (for SGLang, transformers and everyone else).
+
+    python -m launch.export_hf --checkpoint=/models/Qwen3-8B --out=/tmp/qwen3-8b-export
+
+--checkpoint_format says what --checkpoint is. Today the only format is `hf` (an HF directory:
+a round trip through our model, checking that load and save agree); the learner's Orbax
+checkpoints will be added as another format. Weights are loaded sharded over all devices
+(fsdp), so a model larger than one device exports; multi-host jobs pass the --dist_* flags.
+"""
+
+from absl import app, flags
+
+from sandmle_jax.models import hf
+from sandmle_jax.parallel import distributed
+from sandmle_jax.parallel import mesh as mesh_lib
+
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint to export.", required=True)
+# checkpoint format -> exporter(checkpoint, out_dir, *, mesh, dtype, max_shard_bytes)
+_EXPORTERS = {"hf": hf.export_hf_dir}
+
+_FORMAT = flags.DEFINE_enum("checkpoint_format", "hf", sorted(_EXPORTERS),
+                            "What --checkpoint is: `hf` = a Hugging Face model directory.")
+_OUT = flags.DEFINE_string("out", None, "Output directory (created).", required=True)
+_DTYPE = flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
+                           "Saved dtype; `auto` keeps the checkpoint's.")
+_MAX_SHARD_GB = flags.DEFINE_float("max_shard_gb", 5.0, "Largest safetensors file, in GiB.")
+
+
+def main(argv):
+    del argv
+    distributed.initialize_from_flags()
+    mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig(fsdp=-1))
+    export = _EXPORTERS[_FORMAT.value]
+    export(_CHECKPOINT.value, _OUT.value, mesh=mesh,
+           dtype=None if _DTYPE.value == "auto" else _DTYPE.value,
+           max_shard_bytes=int(_MAX_SHARD_GB.value * 2**30))
+
+
+if __name__ == "__main__":
+    app.run(main)
