@@ -238,11 +238,9 @@ class SGLangServer:
             if body.get("n", 1) != 1:
                 raise proto.ProtocolError("only n=1 is supported by this server.")
             template_kwargs = dict(body.get("chat_template_kwargs") or {})
-            prompt_ids = self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False,
-                **template_kwargs)
-            if isinstance(prompt_ids, dict):
-                prompt_ids = prompt_ids["input_ids"]
+            prompt_text = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False, **template_kwargs)
+            prompt_ids = self.tokenizer.encode(prompt_text, add_special_tokens=False)
             stop = body.get("stop") or ()
             max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
             params = SamplingParams(
