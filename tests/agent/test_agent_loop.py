@@ -1,0 +1,144 @@
+"""The ReAct loop end to end in the real sandbox: the reference agent solves a task; malformed
+output, failing engines and planted symlinks are contained and recorded."""
+
+import asyncio
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandbox_runner import Limits, Pool, Sandbox
+from sandmle_jax.agent import actions, loop, reference
+from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.policy import TurnOutput
+from sandmle_jax.tasks import task as task_lib
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with Pool(Sandbox(), workers=2) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def chat(qwen_tokenizer):
+    return ChatFormat.from_tokenizer(qwen_tokenizer)
+
+
+def _tabular_task(root, metric="roc_auc", n_train=120, n_test=60, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    logit = 2.0 * x1 - 1.5 * x2 + (colour == "red") * 1.0
+    y = (logit + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    frame = pd.DataFrame({"id": np.arange(n), "x1": x1, "x2": x2, "colour": colour, "label": y})
+    train, test = frame.iloc[:n_train], frame.iloc[n_train:]
+    answers = test[["id", "label"]]
+    spec = task_lib.TaskSpec(
+        id="toy-churn", title="Toy churn", modality="tabular", task_type="classification",
+        metric=metric, lower_is_better=False, id_column="id", target_columns=("label",),
+        thresholds=task_lib.Thresholds(median=0.6, bronze=0.75, silver=0.85, gold=0.92))
+    return task_lib.save_task(root, spec, public={
+        "description.md": "Predict the probability that label is 1 for each test id.",
+        "train.csv": train, "test.csv": test.drop(columns=["label"]),
+        "sample_submission.csv": answers.assign(label=0.5)}, private={"answers.csv": answers})
+
+
+CONFIG = loop.AgentConfig(max_turns=6, context_tokens=16384, max_new_tokens=2048,
+                          exec_timeout_s=60, exec_limits=Limits(wall_s=60, memory_bytes=2 << 30))
+
+
+def _run(task, policy, chat, pool, config=CONFIG, episode_id="ep"):
+    return asyncio.run(loop.run_episode(task, policy, chat, pool, config, episode_id))
+
+
+def _generated_text(chat, sequence):
+    """Decodes each maximal run of generated tokens."""
+    runs, current = [], []
+    for token, mask in zip(sequence.ids, sequence.loss_mask):
+        if mask:
+            current.append(token)
+        elif current:
+            runs.append(chat.decode(current))
+            current = []
+    return runs + ([chat.decode(current)] if current else [])
+
+
+def test_reference_agent_solves_a_task(tmp_path, chat, pool):
+    task = _tabular_task(tmp_path / "task")
+    trajectory = _run(task, reference.ReferencePolicy(chat, tier="linear"), chat, pool)
+    info = trajectory.info
+    assert info.termination == "answer", info
+    assert info.valid_submission and info.score > 0.8, info
+    assert info.turns == 4 and info.format_rate == 1.0 and info.executions == 2
+    assert trajectory.reward >= 0.1 + 0.3 + 0.1 + 0.2  # format, valid, median, bronze at least
+    (sequence,) = trajectory.sequences
+    assert len(sequence.ids) == len(sequence.loss_mask) == len(sequence.logprobs)
+    turns = _generated_text(chat, sequence)
+    assert len(turns) == 4 and turns[0].startswith("<think>") and "<answer>" in turns[-1]
+    text = chat.decode(sequence.ids)
+    assert "<tool_response>" in text and "score:" in text
+    assert sequence.ids[-1] == chat.im_end_id  # trimmed after the last generated token
+
+
+class _Scripted:
+    """A policy that replays fixed texts (a stand-in for a model's raw output)."""
+
+    def __init__(self, chat, texts, fail_at=None):
+        self.chat, self.texts, self.fail_at = chat, texts, fail_at
+
+    async def next_turn(self, request):
+        if request.turn == self.fail_at:
+            raise ConnectionError("engine went away")
+        ids = self.chat.encode(self.texts[request.turn % len(self.texts)])
+        return TurnOutput(tuple(ids), (-0.5,) * len(ids), "stop", "v7")
+
+
+def test_malformed_output_never_crashes_the_episode(tmp_path, chat, pool):
+    task = _tabular_task(tmp_path / "task")
+    texts = ["", "no tags at all", "<think>x</think><tool_call>{broken</tool_call>",
+             "<think>x</think><tool_call>{\"name\": \"score\"}</tool_call>"
+             "<tool_call>{\"name\": \"score\"}</tool_call>"]
+    trajectory = _run(task, _Scripted(chat, texts), chat, pool)
+    info = trajectory.info
+    assert info.termination == "turn_limit" and info.turns == CONFIG.max_turns
+    assert info.format_rate == 0.0 and not info.valid_submission
+    assert trajectory.reward == 0.0 and info.weight_versions == ("v7",) * CONFIG.max_turns
+    text = chat.decode(trajectory.sequences[0].ids)
+    assert "error: the turn is empty" in text and "not valid JSON" in text
+    assert "exactly one action" in text
+
+
+def test_engine_failure_is_recorded(tmp_path, chat, pool):
+    task = _tabular_task(tmp_path / "task")
+    texts = ["<think>a</think><tool_call>{\"name\": \"validate_submission\"}</tool_call>"]
+    trajectory = _run(task, _Scripted(chat, texts, fail_at=1), chat, pool)
+    assert trajectory.failed and trajectory.info.termination == "engine_error"
+    assert "engine went away" in trajectory.info.error and trajectory.info.turns == 1
+
+
+def test_symlink_to_private_answers_is_refused(tmp_path, chat, pool):
+    task = _tabular_task(tmp_path / "task")
+    answers = task.private_dir / "answers.csv"
+    code = f"import os\nos.symlink({str(answers)!r}, 'submission.csv')\nprint('planted')"
+    texts = [
+        "<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
+        '<think>b</think><tool_call>{"name": "score"}</tool_call>',
+        "<think>c</think><answer>done</answer>"]
+    trajectory = _run(task, _Scripted(chat, texts), chat, pool)
+    info = trajectory.info
+    assert info.termination == "answer" and not info.valid_submission
+    assert "symlink" in chat.decode(trajectory.sequences[0].ids)
+
+
+def test_execution_time_limit(tmp_path, chat, pool):
+    task = _tabular_task(tmp_path / "task")
+    texts = ["<think>a</think>" + actions.render_tool_call(
+        "run_python", {"code": "import time\ntime.sleep(30)"})]
+    config = loop.AgentConfig(max_turns=2, exec_timeout_s=2, exec_limits=Limits(wall_s=2))
+    trajectory = _run(task, _Scripted(chat, texts), chat, pool, config)
+    info = trajectory.info
+    assert info.executions == 2 and info.exec_timeouts == 2 and trajectory.timed_out()
+    assert info.exec_seconds < 10
+    assert "time limit" in chat.decode(trajectory.sequences[0].ids)
