@@ -13,9 +13,10 @@ global token/sequence counts, so their gradients add up to the full-batch gradie
 Compilations: `_accumulate` once per micro-batch shape (= per length bucket), `_apply` once.
 """
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import flax.struct
@@ -25,6 +26,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sandmle_jax.parallel import rules as sharding_rules
 from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import LearnerBatch, MicroBatch
 
@@ -91,6 +93,13 @@ def nnx_apply_fn(module: nnx.Module) -> tuple[ApplyFn, Params]:
     return apply_fn, nnx.to_pure_dict(param_state)
 
 
+def nnx_param_shardings(module: nnx.Module, mesh: jax.sharding.Mesh,
+                        rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES) -> Any:
+    """NamedShardings for `nnx_apply_fn(module)`'s params, from their logical axis names."""
+    state = nnx.state(module, nnx.Param)
+    return nnx.to_pure_dict(sharding_rules.state_shardings(state, mesh, rules))
+
+
 def _cast_floats(tree: Any, dtype: Any) -> Any:
     return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x,
                         tree)
@@ -101,19 +110,26 @@ class Learner:
 
     compute_dtype: e.g. jnp.bfloat16 to run forward/backward in bf16 while params, gradients
     and optimizer state stay float32 (master weights); logits are upcast for the loss.
-    param_shardings / batch_sharding: optional shardings (e.g. from `parallel`) for params,
-    gradients and optimizer state, and for the (rows, length) batch arrays.
+    mesh / param_shardings: optional (from `parallel`): params, gradients and the optimizer
+    state stay in `param_shardings`; micro-batch rows are split over the mesh's batch axes
+    (rules' "activation_batch"); tracing runs under `use_mesh_rules(mesh, rules)` so the model's
+    activation constraints apply. Rows per micro-batch must divide by the data-parallel size.
     """
 
     def __init__(self, apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
                  loss: LossConfig, *, compute_dtype: Any = None,
-                 param_shardings: Any = None, batch_sharding: Any = None):
+                 mesh: jax.sharding.Mesh | None = None, param_shardings: Any = None,
+                 rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES):
+        if (mesh is None) != (param_shardings is None):
+            raise ValueError("pass mesh and param_shardings together (see nnx_param_shardings),"
+                             " or neither for single-device training")
         self.apply_fn = apply_fn
         self.optimizer = optimizer
         self.loss = loss
         self.compute_dtype = compute_dtype
+        self.mesh = mesh
+        self.rules = rules
         self.param_shardings = param_shardings
-        self.batch_sharding = batch_sharding
         grads_out = None if param_shardings is None else (param_shardings, None)
         self._accumulate = jax.jit(self._accumulate_impl, donate_argnums=(1, 2),
                                    out_shardings=grads_out)
@@ -122,11 +138,30 @@ class Learner:
                               out_shardings=param_shardings)
         self._logprobs = jax.jit(self._logprobs_impl)
 
+    @contextlib.contextmanager
+    def _tracing_context(self) -> Iterator[None]:
+        if self.mesh is None:
+            yield
+            return
+        with sharding_rules.use_mesh_rules(self.mesh, self.rules):
+            yield
+
     # ---- state ------------------------------------------------------------------------------
 
     def init_state(self, params: Params, seed: int) -> TrainState:
-        return TrainState(params=params, opt_state=self.optimizer.init(params),
-                          step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(seed))
+        """Fresh state; with shardings, params and optimizer moments land in param_shardings."""
+        if self.param_shardings is None:
+            opt_state = self.optimizer.init(params)
+        else:
+            params = jax.device_put(params, self.param_shardings)
+            abstract = jax.eval_shape(self.optimizer.init, params)
+            replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+            shardings = optax.tree_map_params(
+                self.optimizer, lambda _, sharding: sharding, abstract, self.param_shardings,
+                transform_non_params=lambda _: replicated)
+            opt_state = jax.jit(self.optimizer.init, out_shardings=shardings)(params)
+        return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32),
+                          rng=jax.random.PRNGKey(seed))
 
     # ---- forward ----------------------------------------------------------------------------
 
@@ -142,7 +177,8 @@ class Learner:
 
     def logprobs(self, params: Params, micro: MicroBatch) -> jax.Array:
         """(R, L) learner log-probs of a micro-batch, e.g. a reference policy's for the KL."""
-        return self._logprobs(params, self._place(micro))
+        with self._tracing_context():
+            return self._logprobs(params, self._place(micro))
 
     # ---- update -----------------------------------------------------------------------------
 
@@ -181,13 +217,13 @@ class Learner:
         return new_state, optax.tree.norm(grads)
 
     def _place(self, micro: MicroBatch) -> MicroBatch:
-        """Put a micro-batch in its sharding: (R, L) arrays as given, (R,) arrays by row."""
-        if self.batch_sharding is None:
+        """Put a micro-batch's rows on the mesh's batch axes (no-op without a mesh)."""
+        if self.mesh is None:
             return micro
-        rows = jax.sharding.NamedSharding(self.batch_sharding.mesh,
-                                          jax.sharding.PartitionSpec(self.batch_sharding.spec[0]))
+        names = {1: ("activation_batch",), 2: ("activation_batch", "activation_length")}
         return jax.device_put(micro, jax.tree.map(
-            lambda x: self.batch_sharding if x.ndim == 2 else rows, micro))
+            lambda x: sharding_rules.named_sharding(names[x.ndim], x.shape, self.mesh,
+                                                    self.rules), micro))
 
     def _zero_metrics(self, params: Params, micro: MicroBatch, ref_logp: jax.Array | None
                       ) -> dict[str, jax.Array]:
@@ -209,13 +245,14 @@ class Learner:
         seq_count = jnp.float32(batch.seq_count)
         grads = self._zeros(params)
         metrics = None
-        for micro in batch.micro_batches:
-            micro = self._place(micro)
-            ref_logp = None if ref_params is None else self._logprobs(ref_params, micro)
-            if metrics is None:
-                metrics = self._zero_metrics(params, micro, ref_logp)
-            grads, metrics = self._accumulate(params, grads, metrics, micro, ref_logp,
-                                              token_count, seq_count)
+        with self._tracing_context():
+            for micro in batch.micro_batches:
+                micro = self._place(micro)
+                ref_logp = None if ref_params is None else self._logprobs(ref_params, micro)
+                if metrics is None:
+                    metrics = self._zero_metrics(params, micro, ref_logp)
+                grads, metrics = self._accumulate(params, grads, metrics, micro, ref_logp,
+                                                  token_count, seq_count)
         return grads, metrics
 
     def train_step(self, state: TrainState, batch: LearnerBatch,

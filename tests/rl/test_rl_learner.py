@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
@@ -56,8 +57,14 @@ def random_trajs(seed, groups=4, group_size=4):
     return out
 
 
-def make_learner(loss=LossConfig(), **kw):
-    apply_fn, params = nnx_apply_fn(TinyLM(rngs=nnx.Rngs(0)))
+def make_model(kind: str = "tiny") -> nnx.Module:
+    if kind == "qwen3":
+        return Qwen3(Qwen3Config.tiny(vocab_size=VOCAB), rngs=nnx.Rngs(0))
+    return TinyLM(rngs=nnx.Rngs(0))
+
+
+def make_learner(loss=LossConfig(), kind="tiny", **kw):
+    apply_fn, params = nnx_apply_fn(make_model(kind))
     opt = make_optimizer(OptimizerConfig(learning_rate=1e-2, weight_decay=0.0))
     return Learner(apply_fn, opt, loss, **kw), params
 
@@ -99,13 +106,15 @@ def direct_gradient(learner, params, trajs, group_size, ref_params=None):
     return jax.jit(jax.grad(loss))(params)
 
 
-@pytest.mark.parametrize("loss", [
-    LossConfig(),
-    LossConfig(aggregation="token-mean", tis_cap=2.0, kl_coef=0.05),
-    LossConfig(aggregation="seq-mean-token-sum-norm", loss_scale_factor=64.0, temperature=0.7),
-], ids=["paper", "token-mean+tis+kl", "drgrpo"])
-def test_one_vs_four_micro_batches_give_the_same_gradient(loss):
-    learner, params = make_learner(loss)
+@pytest.mark.parametrize("kind,loss", [
+    ("tiny", LossConfig()),
+    ("tiny", LossConfig(aggregation="token-mean", tis_cap=2.0, kl_coef=0.05)),
+    ("tiny", LossConfig(aggregation="seq-mean-token-sum-norm", loss_scale_factor=64.0,
+                        temperature=0.7)),
+    ("qwen3", LossConfig(tis_cap=2.0)),
+], ids=["paper", "token-mean+tis+kl", "drgrpo", "qwen3"])
+def test_one_vs_four_micro_batches_give_the_same_gradient(kind, loss):
+    learner, params = make_learner(loss, kind)
     ref_params = jax.tree.map(lambda x: x * 0.9, params)
     ref = ref_params if loss.kl_coef else None
     trajs = random_trajs(0)
@@ -116,8 +125,10 @@ def test_one_vs_four_micro_batches_give_the_same_gradient(loss):
     g1, m1 = learner.compute_gradients(params, one, ref)
     g4, m4 = learner.compute_gradients(params, four, ref)
     want = direct_gradient(learner, params, trajs, 4, ref)
-    np.testing.assert_allclose(flat(g4), flat(g1), rtol=2e-5, atol=1e-7)
-    np.testing.assert_allclose(flat(g1), flat(want), rtol=2e-5, atol=1e-7)
+    # Padding to different buckets changes only summation order (attention over masked keys).
+    tol = dict(rtol=2e-5, atol=1e-7) if kind == "tiny" else dict(rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(flat(g4), flat(g1), **tol)
+    np.testing.assert_allclose(flat(g1), flat(want), **tol)
     assert np.abs(flat(want)).max() > 1e-4
     for k in m1:
         np.testing.assert_allclose(m4[k], m1[k], rtol=1e-5, atol=1e-7, err_msg=k)
@@ -173,8 +184,9 @@ def target_probability(apply_fn, params):
     return float(jax.nn.softmax(logits[0, 0])[TARGET])
 
 
-def test_grpo_raises_the_reward_of_a_bandit():
-    learner, params = make_learner(LossConfig(tis_cap=2.0))
+@pytest.mark.parametrize("kind", ["tiny", "qwen3"])
+def test_grpo_raises_the_reward_of_a_bandit(kind):
+    learner, params = make_learner(LossConfig(tis_cap=2.0), kind)
     state = learner.init_state(params, 0)
     config = BatchingConfig(bucket_lengths=(2,), rows=8)
     key = jax.random.PRNGKey(1)
