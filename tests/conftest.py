@@ -35,6 +35,28 @@ def write_task(root, *, metric="roc_auc", lower_is_better=False, n=20, seed=0,
     return task_lib.save_task(root, spec, public=public, private=private)
 
 
+def write_tabular_task(root, metric="roc_auc", n_train=120, n_test=60, seed=0,
+                       task_id="toy-churn"):
+    """A learnable binary task: numeric and categorical features, probabilities graded by AUC."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    logit = 2.0 * x1 - 1.5 * x2 + (colour == "red") * 1.0
+    y = (logit + rng.normal(scale=0.5, size=n) > 0).astype(int)
+    frame = pd.DataFrame({"id": np.arange(n), "x1": x1, "x2": x2, "colour": colour, "label": y})
+    train, test = frame.iloc[:n_train], frame.iloc[n_train:]
+    answers = test[["id", "label"]]
+    spec = task_lib.TaskSpec(
+        id=task_id, title="Toy churn", modality="tabular", task_type="classification",
+        metric=metric, lower_is_better=False, id_column="id", target_columns=("label",),
+        thresholds=task_lib.Thresholds(median=0.6, bronze=0.75, silver=0.85, gold=0.92))
+    return task_lib.save_task(root, spec, public={
+        "description.md": "Predict the probability that label is 1 for each test id.",
+        "train.csv": train, "test.csv": test.drop(columns=["label"]),
+        "sample_submission.csv": answers.assign(label=0.5)}, private={"answers.csv": answers})
+
+
 @pytest.fixture
 def binary_task(tmp_path):
     return write_task(tmp_path / "task")

@@ -152,7 +152,8 @@ class _Episode:
             task_id=self.task.id, termination=termination, turns=self.turns,
             format_rate=format_rate, score=report.score if report else None,
             valid_submission=bool(report and report.valid_submission), medal=medal,
-            above_median=bool(report and report.above_median), exec_seconds=self.exec_seconds,
+            above_median=bool(report and report.above_median),
+            humanrank=report.humanrank if report else None, exec_seconds=self.exec_seconds,
             executions=self.executions, exec_timeouts=self.exec_timeouts,
             wall_seconds=self._elapsed(), error=error, weight_versions=tuple(self.versions))
         return Trajectory(sequences=sequences, reward=reward, info=info)

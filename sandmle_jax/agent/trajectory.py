@@ -54,6 +54,7 @@ class EpisodeInfo:
     valid_submission: bool = False
     medal: str | None = None  # "gold" | "silver" | "bronze" | None
     above_median: bool = False
+    humanrank: float | None = None
     exec_seconds: float = 0.0
     executions: int = 0
     exec_timeouts: int = 0

@@ -3,15 +3,14 @@ output, failing engines and planted symlinks are contained and recorded."""
 
 import asyncio
 
-import numpy as np
-import pandas as pd
 import pytest
+
+from conftest import write_tabular_task
 
 from sandbox_runner import Limits, Pool, Sandbox
 from sandmle_jax.agent import actions, loop, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import TurnOutput
-from sandmle_jax.tasks import task as task_lib
 
 
 @pytest.fixture(scope="module")
@@ -23,26 +22,6 @@ def pool():
 @pytest.fixture(scope="module")
 def chat(qwen_tokenizer):
     return ChatFormat.from_tokenizer(qwen_tokenizer)
-
-
-def _tabular_task(root, metric="roc_auc", n_train=120, n_test=60, seed=0):
-    rng = np.random.default_rng(seed)
-    n = n_train + n_test
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    colour = rng.choice(["red", "green", "blue"], size=n)
-    logit = 2.0 * x1 - 1.5 * x2 + (colour == "red") * 1.0
-    y = (logit + rng.normal(scale=0.5, size=n) > 0).astype(int)
-    frame = pd.DataFrame({"id": np.arange(n), "x1": x1, "x2": x2, "colour": colour, "label": y})
-    train, test = frame.iloc[:n_train], frame.iloc[n_train:]
-    answers = test[["id", "label"]]
-    spec = task_lib.TaskSpec(
-        id="toy-churn", title="Toy churn", modality="tabular", task_type="classification",
-        metric=metric, lower_is_better=False, id_column="id", target_columns=("label",),
-        thresholds=task_lib.Thresholds(median=0.6, bronze=0.75, silver=0.85, gold=0.92))
-    return task_lib.save_task(root, spec, public={
-        "description.md": "Predict the probability that label is 1 for each test id.",
-        "train.csv": train, "test.csv": test.drop(columns=["label"]),
-        "sample_submission.csv": answers.assign(label=0.5)}, private={"answers.csv": answers})
 
 
 CONFIG = loop.AgentConfig(max_turns=6, context_tokens=16384, max_new_tokens=2048,
@@ -66,7 +45,7 @@ def _generated_text(chat, sequence):
 
 
 def test_reference_agent_solves_a_task(tmp_path, chat, pool):
-    task = _tabular_task(tmp_path / "task")
+    task = write_tabular_task(tmp_path / "task")
     trajectory = _run(task, reference.ReferencePolicy(chat, tier="linear"), chat, pool)
     info = trajectory.info
     assert info.termination == "answer", info
@@ -96,7 +75,7 @@ class _Scripted:
 
 
 def test_malformed_output_never_crashes_the_episode(tmp_path, chat, pool):
-    task = _tabular_task(tmp_path / "task")
+    task = write_tabular_task(tmp_path / "task")
     texts = ["", "no tags at all", "<think>x</think><tool_call>{broken</tool_call>",
              "<think>x</think><tool_call>{\"name\": \"score\"}</tool_call>"
              "<tool_call>{\"name\": \"score\"}</tool_call>"]
@@ -111,7 +90,7 @@ def test_malformed_output_never_crashes_the_episode(tmp_path, chat, pool):
 
 
 def test_engine_failure_is_recorded(tmp_path, chat, pool):
-    task = _tabular_task(tmp_path / "task")
+    task = write_tabular_task(tmp_path / "task")
     texts = ["<think>a</think><tool_call>{\"name\": \"validate_submission\"}</tool_call>"]
     trajectory = _run(task, _Scripted(chat, texts, fail_at=1), chat, pool)
     assert trajectory.failed and trajectory.info.termination == "engine_error"
@@ -119,7 +98,7 @@ def test_engine_failure_is_recorded(tmp_path, chat, pool):
 
 
 def test_symlink_to_private_answers_is_refused(tmp_path, chat, pool):
-    task = _tabular_task(tmp_path / "task")
+    task = write_tabular_task(tmp_path / "task")
     answers = task.private_dir / "answers.csv"
     code = f"import os\nos.symlink({str(answers)!r}, 'submission.csv')\nprint('planted')"
     texts = [
@@ -133,7 +112,7 @@ def test_symlink_to_private_answers_is_refused(tmp_path, chat, pool):
 
 
 def test_execution_time_limit(tmp_path, chat, pool):
-    task = _tabular_task(tmp_path / "task")
+    task = write_tabular_task(tmp_path / "task")
     texts = ["<think>a</think>" + actions.render_tool_call(
         "run_python", {"code": "import time\ntime.sleep(30)"})]
     config = loop.AgentConfig(max_turns=2, exec_timeout_s=2, exec_limits=Limits(wall_s=2))

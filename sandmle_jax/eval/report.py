@@ -1,0 +1,102 @@
+"""MLE-bench-style summaries of evaluation episodes.
+
+Rates are computed per seed over tasks, then reported as mean and standard error over seeds
+(MLE-bench's convention); with one seed the SEM is taken over tasks instead. Failed episodes
+(engine, sandbox or grader errors) count as runs without a valid submission in the rates and are
+also counted apart, so infrastructure trouble is visible rather than hidden.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sandmle_jax.agent.trajectory import Trajectory
+
+RATES = ("valid_submission", "above_median", "any_medal", "bronze_or_better",
+         "silver_or_better", "gold")
+
+
+def _indicators(t: Trajectory) -> dict[str, float]:
+    info = t.info
+    medal = info.medal
+    return {
+        "valid_submission": float(info.valid_submission),
+        "above_median": float(info.above_median),
+        "any_medal": float(medal is not None),
+        "bronze_or_better": float(medal is not None),
+        "silver_or_better": float(medal in ("silver", "gold")),
+        "gold": float(medal == "gold"),
+    }
+
+
+def _mean_sem(values: Sequence[float]) -> dict[str, float]:
+    values = np.asarray(values, dtype=np.float64)
+    sem = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return {"mean": float(values.mean()), "sem": sem}
+
+
+def summarize(results: Sequence[tuple[int, Trajectory]]) -> dict[str, Any]:
+    """Overall rates (mean ± SEM), reward and HumanRank, per-task rows, and MLE-bench totals.
+
+    `results` pairs each episode with its seed.
+    """
+    if not results:
+        raise ValueError("nothing to summarise: no episodes")
+    trajectories = [t for _, t in results]
+    by_seed: dict[int, list[Trajectory]] = collections.defaultdict(list)
+    by_task: dict[str, list[Trajectory]] = collections.defaultdict(list)
+    for seed, t in results:
+        by_seed[seed].append(t)
+        by_task[t.info.task_id].append(t)
+    overall: dict[str, Any] = {}
+    groups = list(by_seed.values()) if len(by_seed) > 1 else [[t] for t in trajectories]
+    for rate in RATES:
+        overall[rate] = _mean_sem([np.mean([_indicators(t)[rate] for t in g]) for g in groups])
+    overall["reward"] = _mean_sem([np.mean([t.reward for t in g]) for g in groups])
+    ranks = [t.info.humanrank for t in trajectories if t.info.humanrank is not None]
+    if ranks:
+        overall["humanrank"] = _mean_sem(ranks)
+    per_task = []
+    for task_id, runs in sorted(by_task.items()):
+        scores = [t.info.score for t in runs if t.info.score is not None]
+        row = {"task_id": task_id, "runs": len(runs),
+               "mean_score": float(np.mean(scores)) if scores else None,
+               "mean_reward": float(np.mean([t.reward for t in runs]))}
+        row.update({rate: float(np.mean([_indicators(t)[rate] for t in runs]))
+                    for rate in RATES})
+        per_task.append(row)
+    terminations = collections.Counter(t.info.termination for t in trajectories)
+    medals = collections.Counter(t.info.medal for t in trajectories if t.info.medal)
+    return {
+        "episodes": len(trajectories), "seeds": len(by_seed), "tasks": len(by_task),
+        "failed_episodes": sum(t.failed for t in trajectories),
+        "terminations": dict(terminations), "overall": overall, "per_task": per_task,
+        "mlebench": {  # MLE-bench's summary keys, summed over runs
+            "total_runs": len(trajectories),
+            "total_valid_submissions": sum(t.info.valid_submission for t in trajectories),
+            "total_medals": sum(medals.values()), "total_gold_medals": medals["gold"],
+            "total_silver_medals": medals["silver"], "total_bronze_medals": medals["bronze"],
+            "total_above_median": sum(t.info.above_median for t in trajectories)},
+    }
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A short human-readable block: overall rates, then one line per task."""
+    o = summary["overall"]
+    lines = [f"{summary['episodes']} episodes over {summary['tasks']} tasks x "
+             f"{summary['seeds']} seeds ({summary['failed_episodes']} failed)"]
+    for key in ("valid_submission", "above_median", "any_medal", "gold", "reward"):
+        lines.append(f"  {key:<17} {o[key]['mean']:.3f} ± {o[key]['sem']:.3f}")
+    if "humanrank" in o:
+        lines.append(f"  {'humanrank':<17} {o['humanrank']['mean']:.3f} ± {o['humanrank']['sem']:.3f}")
+    lines.append(f"  {'task':<32} {'valid':>6} {'medal':>6} {'score':>9}")
+    for row in summary["per_task"]:
+        score = "-" if row["mean_score"] is None else f"{row['mean_score']:.4g}"
+        lines.append(f"  {row['task_id'][:32]:<32} {row['valid_submission']:>6.2f} "
+                     f"{row['any_medal']:>6.2f} {score:>9}")
+    return "\n".join(lines)

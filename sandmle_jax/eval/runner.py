@@ -1,0 +1,64 @@
+"""Running a policy over tasks x seeds, concurrently, with a progress bar.
+
+Every episode comes back as a Trajectory, failed ones included (their termination says why), so
+a report can count what was dropped instead of silently losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from sandmle_jax.agent import loop
+from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.policy import Policy
+from sandmle_jax.agent.trajectory import Trajectory
+from sandmle_jax.eval import report
+from sandmle_jax.tasks.task import Task
+
+
+async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[int], Policy],
+                       chat: ChatFormat, runner, config: loop.AgentConfig, *,
+                       concurrency: int = 8, desc: str = "episodes",
+                       progress: bool = True) -> list[Trajectory]:
+    """Plays one episode per (task, episode_id) job; results in job order.
+
+    `policy_for(i)` gives the policy of job i (e.g. one sampling seed per job, or a fixed one).
+    """
+    gate = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False)
+
+    async def one(i: int, task: Task, episode_id: str) -> Trajectory:
+        async with gate:
+            trajectory = await loop.run_episode(task, policy_for(i), chat, runner, config,
+                                                episode_id)
+        bar.update(1)
+        return trajectory
+
+    try:
+        return list(await asyncio.gather(*(one(i, t, e) for i, (t, e) in enumerate(jobs))))
+    finally:
+        bar.close()
+
+
+def evaluation_jobs(tasks: Sequence[Task], seeds: int, prefix: str = "eval"
+                    ) -> list[tuple[int, Task, str]]:
+    """(seed, task, episode id) for each task once per seed; the ids make sampling reproducible."""
+    return [(seed, task, f"{prefix}-{task.id}-s{seed}") for seed in range(seeds)
+            for task in tasks]
+
+
+async def evaluate(tasks: Sequence[Task], policy_for_seed: Callable[[int], Policy],
+                   chat: ChatFormat, runner, config: loop.AgentConfig, *, seeds: int = 1,
+                   concurrency: int = 8, prefix: str = "eval", progress: bool = True
+                   ) -> tuple[dict, list[tuple[int, Trajectory]]]:
+    """Each task once per seed; returns the summary and the (seed, trajectory) results."""
+    jobs = evaluation_jobs(tasks, seeds, prefix)
+    trajectories = await run_episodes(
+        [(task, episode_id) for _, task, episode_id in jobs],
+        lambda i: policy_for_seed(jobs[i][0]), chat, runner, config,
+        concurrency=concurrency, desc=prefix, progress=progress)
+    results = [(seed, t) for (seed, _, _), t in zip(jobs, trajectories)]
+    return report.summarize(results), results
