@@ -1,4 +1,4 @@
-"""Minimal safetensors reader/writer on numpy memory maps (bf16 included, via ml_dtypes).
+"""Minimal safetensors reader/writer on numpy memory maps, bfloat16 included.
 
 The `safetensors` package's numpy backend has no bfloat16 and its flax backend puts whole
 tensors on device 0; this reader memory-maps the file so a caller slices only the bytes it needs,
@@ -10,12 +10,12 @@ import os
 import struct
 from collections.abc import Iterable
 
-import ml_dtypes
+import jax.numpy as jnp
 import numpy as np
 
 _DTYPES = {
         "F64": np.dtype(np.float64), "F32": np.dtype(np.float32), "F16": np.dtype(np.float16),
-        "BF16": np.dtype(ml_dtypes.bfloat16), "I64": np.dtype(np.int64),
+        "BF16": np.dtype(jnp.bfloat16), "I64": np.dtype(np.int64),
         "I32": np.dtype(np.int32), "I16": np.dtype(np.int16), "I8": np.dtype(np.int8),
         "U8": np.dtype(np.uint8), "BOOL": np.dtype(np.bool_),
 }

@@ -1,0 +1,119 @@
+"""Forward and gradients on 8 fake CPU devices equal the single-device results.
+
+JAX fixes its device count when first imported and other test modules import it earlier in the
+same pytest process, so the checks run in a fresh interpreter (this file run as a script with
+--xla_force_host_platform_device_count=8) that prints JSON results for the asserts below.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+MESHES = {"fsdp4_tensor2": dict(data=1, fsdp=4, expert=1, tensor=2),
+          "data2_fsdp2_expert2": dict(data=2, fsdp=2, expert=2, tensor=1)}
+MODELS = ("dense", "moe")
+
+
+def _loss(model, ids, mask):
+    """Masked next-token NLL plus the scaled MoE aux loss (a learner-shaped objective)."""
+    import jax
+    import jax.numpy as jnp
+
+    logits, aux = model.logits_and_aux(ids, attention_mask=mask)
+    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
+    nll = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
+    weight = mask[:, 1:].astype(jnp.float32)
+    return jnp.sum(nll * weight) / jnp.sum(weight) + model.config.router_aux_loss_coef * aux
+
+
+def _worker() -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from sandmle_jax.models import hf
+    from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+    from sandmle_jax.parallel import mesh as mesh_lib
+    from sandmle_jax.parallel import rules
+
+    assert jax.device_count() == 8, jax.devices()
+    rng = np.random.RandomState(0)
+    ids = jnp.asarray(rng.randint(2, 256, (8, 6)), jnp.int32)
+    mask = jnp.asarray(np.arange(6)[None] < rng.randint(2, 7, (8, 1)), jnp.int32)
+    configs = {"dense": Qwen3Config.tiny(tie_word_embeddings=False), "moe": Qwen3Config.tiny_moe()}
+    grad_fn = nnx.jit(nnx.value_and_grad(_loss))
+    forward = nnx.jit(lambda m, i, a: m(i, attention_mask=a))
+    results = {}
+    for model_name in MODELS:
+        model = Qwen3(configs[model_name], rngs=nnx.Rngs(0))
+        ref_logits = np.asarray(forward(model, ids, mask))
+        ref_loss, ref_grads = grad_fn(model, ids, mask)
+        ref_grads = nnx.to_flat_state(ref_grads)
+        save_dir = os.path.join(os.environ["TEST_TMP"], model_name)
+        hf.save_model(model, save_dir)
+        for mesh_name, axes in MESHES.items():
+            mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig(**axes))
+            loaded = hf.load_model(save_dir, mesh=mesh)  # straight into shards
+            batch_sharding = rules.named_sharding(("activation_batch", "activation_length"),
+                                                  ids.shape, mesh)
+            ids_s, mask_s = jax.device_put(ids, batch_sharding), jax.device_put(mask, batch_sharding)
+            with rules.use_mesh_rules(mesh):
+                logits = np.asarray(forward(loaded, ids_s, mask_s))
+                loss, grads = grad_fn(loaded, ids_s, mask_s)
+            grads = nnx.to_flat_state(grads)
+            grad_err = max(float(np.max(np.abs(np.asarray(g[...]) - np.asarray(r[...]))))
+                           for (_, g), (_, r) in zip(grads, ref_grads))
+            layer = loaded.layers[0]
+            specs = {"q_proj": layer.self_attn.q_proj[...].sharding.spec,
+                     "embed_tokens": loaded.embed_tokens[...].sharding.spec,
+                     "lm_head": loaded.lm_head[...].sharding.spec}
+            if model_name == "moe":
+                specs["experts_gate_proj"] = layer.mlp.experts_gate_proj[...].sharding.spec
+            results[f"{model_name}/{mesh_name}"] = {
+                    "logits_err": float(np.max(np.abs(logits - ref_logits))),
+                    "loss": float(loss), "ref_loss": float(ref_loss), "grad_err": grad_err,
+                    "grad_scale": max(float(np.max(np.abs(np.asarray(r[...]))))
+                                      for _, r in ref_grads),
+                    "sharded_devices": len(layer.self_attn.q_proj[...].sharding.device_set),
+                    "specs": {k: [None if a is None else a if isinstance(a, str) else list(a)
+                                  for a in v] for k, v in specs.items()}}
+    return results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_PLATFORMS="cpu", TEST_TMP=str(tmp_path_factory.mktemp("sharding")))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, __file__], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mesh_name", sorted(MESHES))
+@pytest.mark.parametrize("model_name", MODELS)
+def test_sharded_forward_and_grads_equal_single_device(results, model_name, mesh_name):
+    r = results[f"{model_name}/{mesh_name}"]
+    assert r["sharded_devices"] == 8
+    assert r["logits_err"] < 1e-5
+    assert abs(r["loss"] - r["ref_loss"]) < 1e-5 * abs(r["ref_loss"])
+    assert r["grad_err"] < 1e-5 * r["grad_scale"]
+
+
+def test_parameters_follow_the_rules_table(results):
+    """Golden specs: embed->fsdp, heads/mlp/vocab->tensor, experts->expert (DEFAULT_RULES);
+    JAX drops trailing unsharded dimensions from a spec."""
+    assert results["dense/fsdp4_tensor2"]["specs"] == {
+            "q_proj": ["fsdp", "tensor"], "embed_tokens": ["tensor", "fsdp"],
+            "lm_head": ["fsdp", "tensor"]}
+    assert results["moe/data2_fsdp2_expert2"]["specs"]["experts_gate_proj"] == [
+            "expert", "fsdp", "tensor"]
+
+
+if __name__ == "__main__":
+    print(json.dumps(_worker()))
