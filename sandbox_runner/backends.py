@@ -32,6 +32,7 @@ class Plan:
     env: dict[str, str]
     interpreter_roots: tuple[str, ...]
     tmp_bytes: int
+    seccomp_fd: int | None = None  # a readable fd holding a BPF program (bwrap only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +42,15 @@ class Backend:
     probe: Callable[[], str | None]  # None when usable here, else why not
     wrap: Callable[[Plan], list[str]]  # the argv to execute
     sets_env_itself: bool  # True: the wrapper clears and sets the environment
+    takes_seccomp: bool  # True: the wrapper installs Plan.seccomp_fd
 
 
 REGISTRY: dict[str, Backend] = {}
 
 
-def register(name: str, level: Isolation, sets_env_itself: bool):
+def register(name: str, level: Isolation, sets_env_itself: bool, takes_seccomp: bool = False):
     def decorate(cls):
-        REGISTRY[name] = Backend(name, level, cls.probe, cls.wrap, sets_env_itself)
+        REGISTRY[name] = Backend(name, level, cls.probe, cls.wrap, sets_env_itself, takes_seccomp)
         return cls
     return decorate
 
@@ -94,10 +96,11 @@ def _outside(path: str, roots: tuple[str, ...]) -> bool:
     return not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-@register("bwrap", Isolation.BWRAP, sets_env_itself=True)
+@register("bwrap", Isolation.BWRAP, sets_env_itself=True, takes_seccomp=True)
 class Bubblewrap:
     """New user/pid/net/ipc/uts/cgroup/mount namespaces, a minimal read-only root, loopback
-    network, private /tmp and /proc, all capabilities dropped, no nested user namespaces."""
+    network, private /tmp and /proc, all capabilities dropped, no nested user namespaces, and
+    the seccomp filter of `sandbox_runner.seccomp` where the architecture has one."""
 
     @staticmethod
     def probe() -> str | None:
@@ -123,6 +126,8 @@ class Bubblewrap:
         # Parents before children, so that a later mount is not hidden by an earlier one.
         for path, kind in sorted(mounts, key=lambda m: m[0].count("/")):
             args += [kind, path, path]
+        if plan.seccomp_fd is not None:
+            args += ["--seccomp", str(plan.seccomp_fd)]
         args += ["--chdir", plan.workdir, "--", *plan.argv]
         return args
 

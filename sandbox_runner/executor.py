@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 
+from sandbox_runner import seccomp
 from sandbox_runner.backends import Backend, Plan
 from sandbox_runner.capture import HeadTail
 from sandbox_runner.cgroups import Controller, ExecGroup
@@ -132,41 +133,83 @@ def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = Non
                 f.write(req.code)
             argv = (setup.interpreter, path)
         env = sandbox_env(setup, req)
+        program = seccomp.filter_program() if setup.backend.takes_seccomp else None
+        seccomp_fd = _readable_fd(program) if program else None
         plan = Plan(argv=tuple(argv), workdir=req.workdir,
                                 readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
                                 env=env, interpreter_roots=setup.interpreter_roots,
-                                tmp_bytes=req.limits.workspace_bytes)
+                                tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd)
         wrapped = setup.backend.wrap(plan)
         host_env = {"PATH": "/usr/bin:/bin"} if setup.backend.sets_env_itself else env
         group = ExecGroup(setup.controllers, req.limits.memory_bytes, req.limits.max_processes)
         try:
-            return _supervise(setup, req, wrapped, host_env, group, cancel)
+            return _supervise(setup, req, wrapped, host_env, group, cancel, seccomp_fd)
         finally:
             group.kill_all()
             group.remove()
     finally:
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
         if code_dir:
             shutil.rmtree(code_dir, ignore_errors=True)
 
 
-def _kill_tree(proc: subprocess.Popen, group: ExecGroup, sig: int) -> None:
+def _readable_fd(data: bytes) -> int:
+    """A pipe's read end already holding `data` (small: it must fit the pipe buffer)."""
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+    finally:
+        os.close(write)
+    return read
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return kids
+
+
+def _program_processes(proc: subprocess.Popen, wrapped: bool) -> set[int]:
+    """The program's processes, without the wrapper and its namespace init (which would tear
+    the namespace down at once instead of letting the program handle SIGTERM)."""
+    level = [proc.pid] if not wrapped else [k for c in _children(proc.pid) for k in _children(c)]
+    found = set()
+    while level:
+        found.update(level)
+        level = [k for pid in level for k in _children(pid)]
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen, group: ExecGroup, sig: int, wrapped: bool) -> None:
+    if sig != signal.SIGKILL:
+        for pid in _program_processes(proc, wrapped):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
-    if sig == signal.SIGKILL:
-        group.kill_all()
-    else:
-        group.signal_all(sig)
+    group.kill_all()
 
 
 def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dict[str, str],
-                              group: ExecGroup, cancel: threading.Event | None) -> ExecResult:
+                              group: ExecGroup, cancel: threading.Event | None,
+                              seccomp_fd: int | None) -> ExecResult:
     limits = req.limits
     start = time.monotonic()
     proc = subprocess.Popen(["/bin/sh", "-c", GATE, "sandbox-gate", *wrapped],
                                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    start_new_session=True, cwd=req.workdir, env=host_env)
+                                                    start_new_session=True, cwd=req.workdir, env=host_env,
+                                                    pass_fds=() if seccomp_fd is None else (seccomp_fd,))
     pidfd = None
     try:
         try:
@@ -175,13 +218,15 @@ def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dic
             proc.stdin.write(b"\n")
             proc.stdin.close()
         except BaseException:
-            _kill_tree(proc, group, signal.SIGKILL)
+            _kill_tree(proc, group, signal.SIGKILL, wrapped=False)
             raise
         pidfd = os.pidfd_open(proc.pid)
         stdout, stderr = HeadTail(limits.output_bytes), HeadTail(limits.output_bytes)
         outputs = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
         polling = not _workspace_has_quota(req.workdir, limits.workspace_bytes)
-        status, usage, ended_by = _watch(proc, pidfd, outputs, group, req, polling, start, cancel)
+        wrapped = setup.backend.level > 0
+        status, usage, ended_by = _watch(proc, pidfd, outputs, group, req, polling, start, cancel,
+                                                                          wrapped)
         quota = f"polling every {WORKSPACE_POLL_S} s" if polling else "tmpfs quota"
     finally:
         if pidfd is not None:
@@ -193,7 +238,7 @@ def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dic
     return _result(setup, req, status, usage, ended_by, group, wall, stdout, stderr, quota)
 
 
-def _watch(proc, pidfd, outputs, group, req, polling, start, cancel):
+def _watch(proc, pidfd, outputs, group, req, polling, start, cancel, wrapped):
     """Pump output until the main process ends or a limit or cancellation stops the tree."""
     limits = req.limits
     sel = selectors.DefaultSelector()
@@ -227,13 +272,14 @@ def _watch(proc, pidfd, outputs, group, req, polling, start, cancel):
                     if disk_usage(req.workdir) > limits.workspace_bytes:
                         ended_by = "workspace_bytes"
                 if ended_by is not None:
-                    _kill_tree(proc, group, signal.SIGTERM if ended_by == "wall_s" else signal.SIGKILL)
+                    _kill_tree(proc, group, signal.SIGTERM if ended_by == "wall_s" else signal.SIGKILL,
+                                          wrapped)
                     kill_at = now + (KILL_GRACE_S if ended_by == "wall_s" else 0.0)
             elif now >= kill_at:
-                _kill_tree(proc, group, signal.SIGKILL)
+                _kill_tree(proc, group, signal.SIGKILL, wrapped)
                 kill_at = now + 0.5
         # The main process is gone: nothing in its tree may outlive it.
-        _kill_tree(proc, group, signal.SIGKILL)
+        _kill_tree(proc, group, signal.SIGKILL, wrapped)
         drain_end = time.monotonic() + 1.0
         while len(sel.get_map()) > 1 and time.monotonic() < drain_end:
             for key, _ in sel.select(0.05):
@@ -269,9 +315,11 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
     if group.hit("memory") or ("memory" not in setup.controllers and code != 0
                                                               and "MemoryError" in stderr.text()[-4096:]):
         hits.append("memory_bytes")
-    if code in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.cpu_s - 0.05 and not ended_by:
+    if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= 0.9 * limits.cpu_s
+                                                                  and not ended_by):
         hits.append("cpu_s")
-    if code == -signal.SIGXFSZ:
+    # Python ignores SIGXFSZ, so there the limit shows as EFBIG ("File too large").
+    if code == -signal.SIGXFSZ or (code != 0 and "File too large" in stderr.text()[-4096:]):
         hits.append("file_size_bytes")
     if group.hit("pids"):
         hits.append("max_processes")

@@ -1,0 +1,144 @@
+"""Behaviour every backend must have: results, limits, cleanup, environment."""
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from sandbox_runner import backends
+from sandbox_runner.contracts import ExecRequest, Isolation, Limits
+from sandbox_runner.sandbox import Sandbox, SandboxUnavailable
+
+FAST = Limits(wall_s=20, memory_bytes=512 << 20, max_processes=64, workspace_bytes=256 << 20)
+_SANDBOXES: dict[str, Sandbox] = {}
+
+
+@pytest.fixture(params=["bwrap", "unshare", "rlimits"])
+def sandbox(request):
+    name = request.param
+    if name not in _SANDBOXES:
+        reason = backends.REGISTRY[name].probe()
+        if reason is not None:
+            pytest.skip(f"backend {name} unavailable here: {reason}")
+        with pytest.warns(UserWarning) if name == "rlimits" else _nothing():
+            _SANDBOXES[name] = Sandbox(backend=name)
+    return _SANDBOXES[name]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def run(sandbox, workdir, code, **limits):
+    return sandbox.run(ExecRequest(workdir=str(workdir), code=code,
+                                                                  limits=Limits(**{**FAST.to_dict(), **limits})))
+
+
+def test_stdout_stderr_exit_code_and_isolation_are_reported(sandbox, tmp_path):
+    result = run(sandbox, tmp_path, "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)")
+    assert (result.exit_code, result.stdout_tail, result.stderr_tail) == (3, "out\n", "err\n")
+    assert result.isolation == sandbox.setup.backend.name
+    assert result.killed_by is None and not result.timed_out
+    assert any(e.startswith("wall_s=") for e in result.enforced)
+
+
+def test_code_runs_as_a_fresh_process_in_the_workspace_which_persists(sandbox, tmp_path):
+    first = run(sandbox, tmp_path, "import os\nprint(os.getcwd())\nopen('state.txt','w').write('42')\nX=1")
+    assert first.stdout_tail.strip() == str(tmp_path)
+    second = run(sandbox, tmp_path, "print(open('state.txt').read(), 'X' in globals())")
+    assert second.stdout_tail.strip() == "42 False"
+
+
+def test_argv_requests_run_commands(sandbox, tmp_path):
+    result = sandbox.run(ExecRequest(workdir=str(tmp_path), argv=("sh", "-c", "echo $((6*7))"),
+                                                                      limits=FAST))
+    assert result.stdout_tail == "42\n"
+
+
+def test_environment_is_cleared_and_thread_counts_follow_cpus(sandbox, tmp_path, monkeypatch):
+    monkeypatch.setenv("SANDBOX_RUNNER_HOST_SECRET", "hunter2")
+    result = sandbox.run(ExecRequest(workdir=str(tmp_path), limits=Limits(cpus=3), env={"MINE": "yes"},
+                                                                      code="import os; print(dict(os.environ))"))
+    env = eval(result.stdout_tail)
+    assert "SANDBOX_RUNNER_HOST_SECRET" not in env and env["MINE"] == "yes"
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+
+
+def test_wall_clock_sends_sigterm_then_sigkill_to_the_tree(sandbox, tmp_path):
+    code = ("import signal, subprocess, sys, time\n"
+                    "signal.signal(signal.SIGTERM, lambda *a: (print('term', flush=True), sys.exit(7)))\n"
+                    "subprocess.Popen(['sleep', '1000'])\n"
+                    "print('ready', flush=True)\ntime.sleep(1000)\n")
+    start = time.monotonic()
+    result = run(sandbox, tmp_path, code, wall_s=1.5)
+    assert time.monotonic() - start < 6
+    assert result.timed_out and result.killed_by == "wall_s"
+    assert "ready" in result.stdout_tail and "term" in result.stdout_tail
+
+
+def test_wall_clock_kills_a_program_that_ignores_sigterm(sandbox, tmp_path):
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(1000)\n"
+    result = run(sandbox, tmp_path, code, wall_s=1)
+    assert result.timed_out and result.exit_code == -signal.SIGKILL and result.wall_s < 4
+
+
+def test_cpu_limit_kills_a_spinning_program(sandbox, tmp_path):
+    result = run(sandbox, tmp_path, "while True: pass", cpu_s=1, wall_s=10)
+    assert result.killed_by == "cpu_s" and 0.9 <= result.cpu_s < 3
+    assert result.exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
+
+
+def test_file_size_limit_stops_a_large_file(sandbox, tmp_path):
+    code = "f = open('big', 'wb')\nfor _ in range(64): f.write(b'x' * (1 << 20))\n"
+    result = run(sandbox, tmp_path, code, file_size_bytes=8 << 20)
+    assert result.killed_by == "file_size_bytes" and result.exit_code != 0
+    assert (tmp_path / "big").stat().st_size == 8 << 20
+
+
+def test_open_files_limit_applies(sandbox, tmp_path):
+    code = ("import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+                    "fs = []\ntry:\n    while True: fs.append(open('/dev/null'))\n"
+                    "except OSError as e: print(e.errno)\n")
+    result = run(sandbox, tmp_path, code, open_files=50)
+    assert result.stdout_tail.split("\n")[:2] == ["(50, 50)", "24"]  # EMFILE
+
+
+def test_peak_memory_and_cpu_time_are_measured(sandbox, tmp_path):
+    code = ("import time\nb = bytearray(200 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+                    "t = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n")
+    result = run(sandbox, tmp_path, code)
+    assert result.exit_code == 0
+    assert 200 << 20 <= result.peak_rss < 400 << 20
+    assert 0.3 <= result.cpu_s < 2
+
+
+def test_bad_workdir_is_a_clear_error(sandbox, tmp_path):
+    with pytest.raises(ValueError, match="existing directory"):
+        sandbox.run(ExecRequest(workdir=str(tmp_path / "missing"), code="print(1)"))
+
+
+def test_min_isolation_above_what_a_backend_gives_fails_at_start_up():
+    with pytest.raises(SandboxUnavailable, match="isolation >= bwrap"):
+        Sandbox(backend="unshare", min_isolation=Isolation.BWRAP)
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="unknown sandbox backend 'vm'"):
+        Sandbox(backend="vm")
+
+
+def test_no_isolation_warns_loudly():
+    with pytest.warns(UserWarning, match="NO ISOLATION"):
+        Sandbox(backend="rlimits")
+
+
+def test_a_custom_interpreter_runs_code(tmp_path):
+    sandbox = Sandbox(interpreter=sys.executable)
+    result = sandbox.run(ExecRequest(workdir=str(tmp_path), code="import sys; print(sys.executable)"))
+    assert result.stdout_tail.strip() == sys.executable
