@@ -90,7 +90,7 @@ def test_wall_clock_kills_a_program_that_ignores_sigterm(sandbox, tmp_path):
 
 def test_cpu_limit_kills_a_spinning_program(sandbox, tmp_path):
     result = run(sandbox, tmp_path, "while True: pass", cpu_s=1, wall_s=10)
-    assert result.killed_by == "cpu_s" and 0.9 <= result.cpu_s < 3
+    assert result.killed_by == "cpu_s" and 0.7 <= result.cpu_s < 3
     assert result.exit_code in (-signal.SIGXCPU, -signal.SIGKILL)
 
 
