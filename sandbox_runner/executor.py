@@ -312,8 +312,8 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
     cpu = group.cpu_seconds()
     cpu = usage.ru_utime + usage.ru_stime if cpu is None else cpu
     hits = [ended_by] if ended_by else []
-    if group.hit("memory") or ("memory" not in setup.controllers and code != 0
-                                                              and "MemoryError" in stderr.text()[-4096:]):
+    # An OOM kill in the group, or an allocation refused (RLIMIT_AS, or more than the host has).
+    if group.hit("memory") or (code != 0 and "MemoryError" in stderr.text()[-4096:]):
         hits.append("memory_bytes")
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= 0.9 * limits.cpu_s
                                                                   and not ended_by):
