@@ -323,8 +323,10 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
         hits.append("file_size_bytes")
     if group.hit("pids"):
         hits.append("max_processes")
-    if "workspace_bytes" not in hits and code != 0 and _workspace_full(req.workdir):
-        hits.append("workspace_bytes")
+    if "workspace_bytes" not in hits and (
+            _workspace_full(req.workdir) if code != 0 and quota == "tmpfs quota"
+            else quota != "tmpfs quota" and disk_usage(req.workdir) > limits.workspace_bytes):
+        hits.append("workspace_bytes")  # a fast writer can finish between two polls
     if ended_by:
         killed_by = ended_by
     elif code != 0 and hits:

@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import weakref
 from typing import Protocol
 
 from sandbox_runner.contracts import ExecRequest, ExecResult, Limits
@@ -72,6 +73,8 @@ class Episode:
                                             "tmpfs", str(self.workspace)], check=True, capture_output=True)
             self.mounted = True
         self.quota = "tmpfs" if self.mounted else "poll"
+        # An episode dropped without close() still unmounts and deletes its workspace.
+        self._cleanup = weakref.finalize(self, _remove_workspace, self.workspace, self.mounted)
 
     def request(self, code: str | None = None, argv: tuple[str, ...] = (),
                             limits: Limits | None = None, env: dict[str, str] | None = None) -> ExecRequest:
@@ -90,16 +93,20 @@ class Episode:
         return read_workspace_file(self.workspace, name, max_bytes)
 
     def close(self) -> None:
-        if self.mounted:
-            subprocess.run(["umount", "--lazy", str(self.workspace)], check=True, capture_output=True)
-            self.mounted = False
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        self._cleanup()
+        self.mounted = False
 
     def __enter__(self) -> "Episode":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _remove_workspace(workspace: pathlib.Path, mounted: bool) -> None:
+    if mounted:
+        subprocess.run(["umount", "--lazy", str(workspace)], check=True, capture_output=True)
+    shutil.rmtree(workspace, ignore_errors=True)
 
 
 def read_workspace_file(workspace: str | os.PathLike, name: str, max_bytes: int = 256 << 20) -> bytes:
