@@ -33,6 +33,7 @@ from sandmle_jax.parallel import rules as sharding_rules
 __all__ = ["KVCache", "Qwen3", "Qwen3Config"]
 
 _BATCH, _LENGTH = "activation_batch", "activation_length"
+_ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
 
 
 def _normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], names: tuple[str | None, ...],
@@ -109,7 +110,8 @@ def _write_rows(cache: jax.Array, update: jax.Array, start: jax.Array) -> jax.Ar
 class Attention(nnx.Module):
     """HF `self_attn`: q/k/v/o projections, per-head q_norm/k_norm, RoPE, GQA."""
 
-    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
+    def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision,
+                 attention_impl: str):
         d, n, k, h = (config.hidden_size, config.num_attention_heads, config.num_key_value_heads,
                       config.head_dim)
         std = config.initializer_range
@@ -127,9 +129,11 @@ class Attention(nnx.Module):
         self.scale = h ** -0.5
         self.dtype = dtype
         self.precision = precision
+        self.attention_impl = attention_impl
 
-    def __call__(self, x, cos, sin, mask, layer_cache=None, write_at=None):
-        """x (B, T, D); mask (B, T, S) bool; layer_cache (k, v) each (B, S, K, H) or None."""
+    def __call__(self, x, cos, sin, mask, lengths, layer_cache=None, write_at=None):
+        """x (B, T, D); mask (B, T, S) bool; lengths (B,) real tokens per right-padded row (used
+        by the fused implementations); layer_cache (k, v) each (B, S, K, H) or None."""
         dt, prec = self.dtype, self.precision
         q = jnp.einsum("BTD,DNH->BTNH", x, self.q_proj[...].astype(dt), precision=prec)
         k = jnp.einsum("BTD,DKH->BTKH", x, self.k_proj[...].astype(dt), precision=prec)
@@ -142,6 +146,12 @@ class Attention(nnx.Module):
             k = _write_rows(layer_cache[0], k, write_at)
             v = _write_rows(layer_cache[1], v, write_at)
             new_cache = (k, v)
+        if layer_cache is None and self.attention_impl != "einsum":
+            out = jax.nn.dot_product_attention(
+                    q, k, v, scale=self.scale, is_causal=True, query_seq_lengths=lengths,
+                    key_value_seq_lengths=lengths, implementation=self.attention_impl)
+            y = jnp.einsum("BTNH,NHD->BTD", out, self.o_proj[...].astype(dt), precision=prec)
+            return y, None
         b, t, n, h = q.shape
         q = q.reshape(b, t, self.num_kv_heads, n // self.num_kv_heads, h)  # (B, T, K, G, H)
         scores = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, precision=prec) * self.scale
@@ -237,18 +247,19 @@ class DecoderLayer(nnx.Module):
     """HF `model.layers.{i}`: pre-norm attention and MLP/MoE blocks with residuals."""
 
     def __init__(self, config: Qwen3Config, layer: int, *, rngs: nnx.Rngs, param_dtype, dtype,
-                 precision):
+                 precision, attention_impl: str):
         kw = dict(rngs=rngs, param_dtype=param_dtype, dtype=dtype, precision=precision)
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps,
                                        param_dtype=param_dtype)
-        self.self_attn = Attention(config, **kw)
+        self.self_attn = Attention(config, attention_impl=attention_impl, **kw)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps,
                                                 param_dtype=param_dtype)
         self.mlp = MoE(config, **kw) if config.is_moe_layer(layer) else MLP(config, **kw)
 
     def __call__(self, h, cos, sin, mask, token_mask, layer_cache, write_at):
-        attn, new_cache = self.self_attn(self.input_layernorm(h), cos, sin, mask, layer_cache,
-                                         write_at)
+        lengths = jnp.sum(token_mask, axis=-1, dtype=jnp.int32)
+        attn, new_cache = self.self_attn(self.input_layernorm(h), cos, sin, mask, lengths,
+                                         layer_cache, write_at)
         h = h + attn
         x = self.post_attention_layernorm(h)
         if isinstance(self.mlp, MoE):
@@ -269,10 +280,18 @@ class Qwen3(nnx.Module):
     `param_dtype` stores the weights, `dtype` (default: param_dtype) is the compute dtype; with
     fp32 compute every matmul runs at HIGHEST precision so logits are exact fp32 on any backend.
     `remat=True` rematerialises each decoder layer in the backward pass.
+
+    attention_impl (cache-free forward only; decoding always uses "einsum"):
+      "einsum"  exact masked attention for any padding (default; HF parity is tested on it);
+      "xla" / "cudnn"  `jax.nn.dot_product_attention` with causal + sequence-length masking
+                (cudnn = fused flash attention on NVIDIA GPUs, bf16/fp16). These assume
+                RIGHT-padded batches (real tokens first in every row); left padding is wrong.
     """
 
     def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype=jnp.float32,
-                 dtype=None, remat: bool = False):
+                 dtype=None, remat: bool = False, attention_impl: str = "einsum"):
+        if attention_impl not in _ATTENTION_IMPLS:
+            raise ValueError(f"attention_impl={attention_impl!r}; choose one of {_ATTENTION_IMPLS}")
         dtype = jnp.dtype(param_dtype if dtype is None else dtype)
         precision = jax.lax.Precision.HIGHEST if dtype == jnp.float32 else None
         d, v, std = config.hidden_size, config.vocab_size, config.initializer_range
@@ -284,7 +303,7 @@ class Qwen3(nnx.Module):
                                           param_dtype)  # model.embed_tokens.weight (V, D)
         self.layers = nnx.List([
                 DecoderLayer(config, i, rngs=rngs, param_dtype=param_dtype, dtype=dtype,
-                             precision=precision)
+                             precision=precision, attention_impl=attention_impl)
                 for i in range(config.num_hidden_layers)])
         self.norm = RMSNorm(d, config.rms_norm_eps, param_dtype=param_dtype)  # model.norm.weight
         self.lm_head = (None if config.tie_word_embeddings else

@@ -91,11 +91,14 @@ def named_sharding(names: Sequence[str | None], shape: Sequence[int], mesh: jax.
 def state_shardings(state, mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES):
     """NamedSharding pytree (same structure as `state`) for an NNX State of Variables.
 
-    Works on concrete or abstract (`nnx.eval_shape`) states; every Variable must carry
-    `logical_axes` metadata.
+    Works on concrete or abstract (`nnx.eval_shape`) states, e.g. a model's or a model plus
+    its `nnx.Optimizer` (whose moments inherit the parameters' metadata). Every array Variable
+    must carry `logical_axes` metadata; scalars (step counters) are replicated.
     """
     def one(variable):
         names = variable.get_metadata().get("logical_axes")
+        if names is None and variable.shape == ():
+            names = ()
         if names is None:
             raise ValueError(f"variable of shape {variable.shape} has no logical_axes metadata; "
                              "create it as nnx.Param(value, logical_axes=(...))")

@@ -100,3 +100,25 @@ def test_distributed_single_process_is_a_no_op_and_bad_args_are_explained():
         distributed.initialize("localhost:1234", num_processes=2, process_id=2)
     with pytest.raises(ValueError, match="coordinator"):
         distributed.initialize(None, num_processes=2, process_id=0)
+
+
+def test_state_shardings_cover_a_model_and_its_optimizer():
+    import optax
+    from flax import nnx
+
+    from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+
+    def build():
+        model = Qwen3(Qwen3Config.tiny_moe(), rngs=nnx.Rngs(0))
+        return model, nnx.Optimizer(model, optax.adamw(1e-3), wrt=nnx.Param)
+
+    _, state = nnx.split(nnx.eval_shape(build))
+    mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig())
+    flat = dict(nnx.to_flat_state(rules.state_shardings(state, mesh)))
+    assert flat[(0, "layers", 0, "mlp", "experts_up_proj")].get_value().spec == P(
+            "expert", "fsdp", "tensor")
+    assert flat[(1, "opt_state", 0, "mu", "layers", 0, "mlp", "experts_up_proj")].get_value() \
+        .spec == P("expert", "fsdp", "tensor")
+    assert flat[(1, "step")].get_value().spec == P()
+    with pytest.raises(ValueError, match="logical_axes"):
+        rules.state_shardings(nnx.State({"w": nnx.Param(jax.numpy.ones((2, 2)))}), mesh)
