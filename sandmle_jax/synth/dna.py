@@ -1,0 +1,139 @@
+"""Task DNA: a seed's abstract schema plus the mutations that make a new task from it.
+
+`extract_dna(seed)` keeps the schema (modality, input shape, label cardinality, task type,
+metric, direction) and strips the story; `mutate(dna, rng)` re-casts it into a domain and
+samples every mutation knob. Knobs that a modality cannot express are still recorded but
+ignored by its generator: missing values and categorical cardinality shape only tabular data,
+distractors are extra features (tabular), neutral cue words (text) or speckles (image), and
+series tasks have no distractors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sandmle_jax.synth import domains as domains_lib
+from sandmle_jax.synth.seeds import MODALITIES, TASK_TYPES, Seed
+from sandmle_jax.tasks import metrics as metrics_lib
+
+TRAIN_ROWS = (50, 200)  # the micro scale (SANDMLE.md)
+# Inclusive ranges of each mutation knob: (low, high).
+RANGES: dict[str, tuple[float, float]] = {
+    "noise": (0.1, 0.45),  # label/target noise relative to the signal
+    "imbalance": (0.0, 0.6),  # 0 balanced; higher skews class priors / item popularity
+    "missing_rate": (0.0, 0.12),  # fraction of public feature cells left empty
+    "n_distractors": (0, 5),  # input features (or cue words) unrelated to the target
+    "cat_cardinality": (3, 8),  # categories per categorical column
+    "nonlinearity": (0.0, 1.0),  # weight of non-linear terms in the hidden rule
+    "interactions": (0, 3),  # pairwise products in the hidden rule
+    "outlier_rate": (0.0, 0.04),  # fraction of corrupted feature cells / train targets
+    "n_train": TRAIN_ROWS,
+}
+_INT_KNOBS = ("n_distractors", "cat_cardinality", "interactions", "n_train")
+
+
+class DNAError(ValueError):
+    """A DNA dict is inconsistent; the message names the field and its allowed range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDNA:
+    seed_id: str
+    modality: str
+    task_type: str
+    metric: str
+    lower_is_better: bool
+    input_shape: Mapping[str, int]
+    n_classes: int
+    n_targets: int
+    domain: str = "healthcare"
+    noise: float = 0.25
+    imbalance: float = 0.0
+    missing_rate: float = 0.0
+    n_distractors: int = 2
+    cat_cardinality: int = 4
+    nonlinearity: float = 0.3
+    interactions: int = 1
+    outlier_rate: float = 0.0
+    n_train: int = 120
+    n_test: int = 80
+    seed: int = 0  # the generator's RNG seed: same DNA, same task, byte for byte
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise DNAError(f"dna.modality {self.modality!r} not in {MODALITIES}")
+        if self.task_type not in TASK_TYPES:
+            raise DNAError(f"dna.task_type {self.task_type!r} not in {TASK_TYPES}")
+        try:
+            metric = metrics_lib.get_metric(self.metric)
+        except KeyError as e:
+            raise DNAError(f"dna.metric: {e.args[0]}") from None
+        if metric.lower_is_better != self.lower_is_better:
+            raise DNAError(f"dna.lower_is_better={self.lower_is_better} contradicts metric "
+                           f"{self.metric!r}; set it to {metric.lower_is_better}")
+        if self.domain not in domains_lib.DOMAINS:
+            raise DNAError(f"dna.domain {self.domain!r} unknown; use one of "
+                           f"{domains_lib.domain_names()}")
+        for knob, (low, high) in RANGES.items():
+            value = getattr(self, knob)
+            if not low <= value <= high:
+                raise DNAError(f"dna.{knob}={value} outside [{low}, {high}]")
+        if self.n_test < 20:
+            raise DNAError(f"dna.n_test={self.n_test}: need >= 20 test rows for stable scores")
+        object.__setattr__(self, "input_shape", dict(self.input_shape))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TaskDNA:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise DNAError(f"dna has unknown keys {unknown}; known: {sorted(names)}")
+        missing = sorted(n for n, f in cls.__dataclass_fields__.items()
+                         if f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING and n not in raw)
+        if missing:
+            raise DNAError(f"dna misses required keys {missing}")
+        try:
+            return cls(**raw)
+        except TypeError as e:
+            raise DNAError(f"dna: {e}") from None
+
+
+def extract_dna(seed: Seed) -> TaskDNA:
+    """The seed's schema with neutral mutations (the Strategist's first step)."""
+    return TaskDNA(seed_id=seed.id, modality=seed.modality, task_type=seed.task_type,
+                   metric=seed.metric, lower_is_better=seed.lower_is_better,
+                   input_shape=seed.input_shape, n_classes=seed.n_classes,
+                   n_targets=seed.n_targets)
+
+
+def test_size(n_train: int) -> int:
+    """Test rows for a training size: enough for scores that separate the baseline rungs
+    (accuracy on 40 rows moves in steps of 2.5%, and ties between rungs fail the ladder)."""
+    return int(np.clip(round(0.8 * n_train), 60, 150))
+
+
+def mutate(dna: TaskDNA, rng: np.random.Generator, seed: int) -> TaskDNA:
+    """A new task's DNA: a domain and every knob drawn from RANGES (uniform)."""
+    knobs = {}
+    for knob, (low, high) in RANGES.items():
+        knobs[knob] = (int(rng.integers(low, high + 1)) if knob in _INT_KNOBS
+                       else round(float(rng.uniform(low, high)), 3))
+    domain = domains_lib.domain_names()[int(rng.integers(len(domains_lib.DOMAINS)))]
+    return dataclasses.replace(dna, domain=domain, n_test=test_size(knobs["n_train"]), seed=seed,
+                               **knobs)
+
+
+def at_scale(dna: TaskDNA, n_train: int) -> TaskDNA:
+    """The full-scale twin: the same DNA at `n_train` rows (bypasses the micro bounds)."""
+    twin = dataclasses.replace(dna, n_train=TRAIN_ROWS[1])
+    object.__setattr__(twin, "n_train", int(n_train))
+    object.__setattr__(twin, "n_test", int(max(twin.n_test, n_train // 4)))
+    return twin

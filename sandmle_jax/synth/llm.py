@@ -1,0 +1,293 @@
+"""The `llm` backend: each role is a prompted LLM behind an OpenAI-compatible chat endpoint.
+
+The paper's path. Strategist: replies with the mutation knobs as JSON (the schema fields stay
+the seed's). Developer: replies with a data script, run in the sandbox with an execute-debug loop
+(a failure, or outputs that do not form a valid task, go back as the next user turn); the script
+runs twice for the determinism gate, then the preset baseline ladder runs as in `procedural`.
+MLOps: confirms the metric and writes a script producing the constant and shuffled submissions,
+also run in the sandbox with the same loop; grading is always `tasks.grading`. Writer: replies
+with description.md. The same gates apply. Each system prompt starts with `ROLE: <name>`, which
+is how a scripted endpoint (CI) tells the roles apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import pathlib
+import shutil
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from sandbox_runner import Episode, read_workspace_file
+from sandmle_jax.synth import dna as dna_lib
+from sandmle_jax.synth import domains
+from sandmle_jax.synth.baselines import OUTPUT_KINDS, BaselineSpec
+from sandmle_jax.synth.candidate import write_draft
+from sandmle_jax.synth.chat import ChatClient, fenced
+from sandmle_jax.synth.procedural import develop_from_data, grading_checks
+from sandmle_jax.synth.roles import Development, Roles, Workshop, register_backend
+from sandmle_jax.synth.seeds import Seed
+from sandmle_jax.synth.synthesis import ID_COLUMN, TaskData
+from sandmle_jax.tasks import metrics as metrics_lib
+from sandmle_jax.tasks.task import TaskError
+
+BACKEND = "llm"
+T = TypeVar("T")
+DATA_FILES = ("train.csv", "test.csv", "answers.csv", "sample_submission.csv",
+              "gold_submission.csv", "task_info.json")
+
+
+class RoleFailure(ValueError):
+    """One attempt's output is unusable; the message goes back to the model as feedback."""
+
+
+class RoleError(RuntimeError):
+    """A role gave no usable output within its attempts."""
+
+
+def _converse(chat: ChatClient, role: str, system: str, user: str, attempt: Callable[[str], T],
+              max_attempts: int) -> T:
+    """The execute-debug loop: ask, try the reply, feed the failure back, up to max_attempts."""
+    messages = [{"role": "system", "content": f"ROLE: {role}\n{system}"},
+                {"role": "user", "content": user}]
+    failures = []
+    for _ in range(max_attempts):
+        reply = chat.complete(messages)
+        try:
+            return attempt(reply)
+        except RoleFailure as e:
+            failures.append(str(e))
+            messages += [{"role": "assistant", "content": reply},
+                         {"role": "user", "content": f"That failed:\n{e}\nReply with a corrected, "
+                                                     "complete answer in the same format."}]
+    raise RoleError(f"{role}: no usable output in {max_attempts} attempts; last failure: "
+                    f"{failures[-1] if failures else 'none'}")
+
+
+def _json_reply(reply: str) -> dict[str, Any]:
+    try:
+        value = json.loads(fenced(reply, "json"))
+    except json.JSONDecodeError as e:
+        raise RoleFailure(f"the reply is not valid JSON ({e}); reply with one ```json block")
+    if not isinstance(value, dict):
+        raise RoleFailure("the JSON must be an object")
+    return value
+
+
+_STRATEGIST = """You are the Data Strategist of a team that builds small machine-learning tasks.
+Given a seed task's schema, invent a new task: choose a domain and mutation knobs.
+Reply with one ```json block holding exactly these keys: domain (one of {domains}) and {knobs}.
+Ranges (inclusive): {ranges}. n_train is the number of training rows."""
+
+
+class Strategist:
+    def __init__(self, chat: ChatClient, max_attempts: int):
+        self.chat, self.max_attempts = chat, max_attempts
+
+    def plan(self, seed: Seed, task_seed: int) -> dna_lib.TaskDNA:
+        base = dna_lib.extract_dna(seed)
+        system = _STRATEGIST.format(domains=domains.domain_names(),
+                                    knobs=", ".join(dna_lib.RANGES),
+                                    ranges=json.dumps(dna_lib.RANGES))
+
+        def attempt(reply: str) -> dna_lib.TaskDNA:
+            knobs = _json_reply(reply)
+            allowed = {"domain", *dna_lib.RANGES}
+            extra = sorted(set(knobs) - allowed)
+            if extra:
+                raise RoleFailure(f"unknown keys {extra}; allowed: {sorted(allowed)}")
+            n_train = int(knobs.get("n_train", base.n_train))
+            try:
+                return dna_lib.TaskDNA.from_dict({**base.to_dict(), **knobs, "seed": task_seed,
+                                                  "n_test": dna_lib.test_size(n_train)})
+            except dna_lib.DNAError as e:
+                raise RoleFailure(str(e))
+
+        user = f"Seed schema:\n{json.dumps(seed.to_dict(), indent=2)}\nTask seed: {task_seed}"
+        return _converse(self.chat, "data_strategist", system, user, attempt, self.max_attempts)
+
+
+_DEVELOPER = """You are the ML Developer. Write one self-contained Python script (numpy, pandas;
+PIL for images) that synthesises a task's micro dataset from a hidden rule
+`label = f(features) + noise`, seeded with the given seed so that every run writes the same bytes.
+It must write into the current directory:
+- train.csv: column `id`, the input columns, the target column(s); exactly n_train rows;
+- test.csv: `id` and the input columns; exactly n_test rows;
+- answers.csv: `id` and the submission target columns for the test rows (hidden from agents);
+- sample_submission.csv: the test ids with a constant prediction;
+- gold_submission.csv: the test ids with the noise-free rule's predictions;
+- task_info.json: {{"feature_kind": "tabular"|"text"|"image"|"timeseries", "feature_columns":
+  [...], "train_targets": [...], "submission_columns": [...], "output": one of {outputs},
+  "classes": [...] (class_probabilities only), "k": 0 (ranked lists: list length),
+  "non_negative": false, "rule_parameters": [every number of the hidden rule]}};
+- images under images/ if the task has images.
+Reply with the script in one ```python block."""
+
+
+def _read_frame(workspace: pathlib.Path, name: str) -> pd.DataFrame:
+    """A CSV the script wrote, read without following planted links."""
+    return pd.read_csv(io.BytesIO(read_workspace_file(workspace, name)))
+
+
+def _read_outputs(workspace: pathlib.Path) -> tuple[dict[str, pd.DataFrame], dict, dict[str, bytes]]:
+    missing = [f for f in DATA_FILES if not (workspace / f).is_file()]
+    if missing:
+        raise RoleFailure(f"the script ran but did not write {missing}")
+    try:
+        frames = {f: _read_frame(workspace, f) for f in DATA_FILES if f.endswith(".csv")}
+        info = json.loads(read_workspace_file(workspace, "task_info.json"))
+    except ValueError as e:
+        raise RoleFailure(f"an output file does not parse: {e}")
+    files = {}
+    images = workspace / "images"
+    if images.is_dir():
+        for name in sorted(os.listdir(images)):
+            files[f"images/{name}"] = read_workspace_file(workspace, f"images/{name}")
+    return frames, info, files
+
+
+def _task_data(frames: Mapping[str, pd.DataFrame], info: Mapping[str, Any],
+               files: Mapping[str, bytes]) -> TaskData:
+    try:
+        spec = BaselineSpec(id_column=ID_COLUMN, feature_kind=info["feature_kind"],
+                            feature_columns=info["feature_columns"],
+                            train_targets=info["train_targets"],
+                            submission_columns=info["submission_columns"], output=info["output"],
+                            classes=info.get("classes", ()), k=int(info.get("k", 0)),
+                            non_negative=bool(info.get("non_negative", False)))
+        parameters = tuple(float(p) for p in info.get("rule_parameters", ()))
+    except (KeyError, TypeError, ValueError) as e:
+        raise RoleFailure(f"task_info.json is incomplete or wrong: {e!r}")
+    for name, frame in frames.items():
+        if ID_COLUMN not in frame.columns:
+            raise RoleFailure(f"{name} has no `{ID_COLUMN}` column (columns: {list(frame.columns)})")
+    return TaskData(train=frames["train.csv"], test=frames["test.csv"],
+                    answers=frames["answers.csv"], sample=frames["sample_submission.csv"],
+                    gold=frames["gold_submission.csv"], files=dict(files), baseline=spec,
+                    rule={"written_by": "llm developer"}, rule_parameters=parameters)
+
+
+class Developer:
+    def __init__(self, chat: ChatClient, max_attempts: int):
+        self.chat, self.max_attempts = chat, max_attempts
+
+    def _run(self, code: str, workshop: Workshop, empty: pathlib.Path) -> TaskData:
+        with Episode(empty, workshop.pool, workshop.limits) as episode:
+            done = workshop.pool.run(episode.request(code=code))
+            if done.exit_code != 0:
+                raise RoleFailure(f"the script exited with {done.exit_code}"
+                                  f"{' (timed out)' if done.timed_out else ''}:\n"
+                                  f"{done.stderr_tail[-1500:]}")
+            return _task_data(*_read_outputs(episode.workspace))
+
+    def develop(self, task_id: str, dna: dna_lib.TaskDNA, workshop: Workshop) -> Development:
+        root = workshop.scratch / task_id
+        empty = root / "empty"
+        empty.mkdir(parents=True, exist_ok=True)
+
+        def attempt(reply: str) -> tuple[str, TaskData]:
+            code = fenced(reply, "python")
+            data = self._run(code, workshop, empty)
+            shutil.rmtree(root / "probe", ignore_errors=True)
+            try:
+                write_draft(task_id, dna, data, root / "probe", BACKEND)
+            except (TaskError, ValueError) as e:
+                raise RoleFailure(f"the outputs do not form a valid task: {e}")
+            return code, data
+
+        user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\n"
+                f"Domain vocabulary:\n{json.dumps(dataclasses.asdict(domains.get_domain(dna.domain)))}")
+        system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS))
+        code, data = _converse(self.chat, "ml_developer", system, user, attempt, self.max_attempts)
+        replay = self._run(code, workshop, empty).digest()
+        return develop_from_data(task_id, dna, data, replay, workshop, BACKEND)
+
+
+_MLOPS = """You are the MLOps Engineer. Confirm the evaluation metric (a name from {metrics}) that
+fits the task DNA, and write a Python script (numpy, pandas) that reads train.csv,
+sample_submission.csv and gold_submission.csv from the directory in the PUBLIC_DIR environment
+variable and writes, into the current directory:
+- constant_submission.csv: the training prior (or mean) as a constant prediction;
+- shuffled_submission.csv: gold_submission.csv with its prediction rows permuted (seed 0) and
+  the ids kept in place.
+Reply with one ```json block {{"metric": "..."}} and one ```python block."""
+
+
+class MLOps:
+    def __init__(self, chat: ChatClient, max_attempts: int):
+        self.chat, self.max_attempts = chat, max_attempts
+
+    def check(self, dna: dna_lib.TaskDNA, development: Development,
+              workshop: Workshop) -> dict[str, float | None]:
+        data = development.data
+        inputs = workshop.scratch / development.draft.id / "mlops-inputs"
+        inputs.mkdir(parents=True, exist_ok=True)
+        data.train.to_csv(inputs / "train.csv", index=False)
+        data.sample.to_csv(inputs / "sample_submission.csv", index=False)
+        data.gold.to_csv(inputs / "gold_submission.csv", index=False)
+
+        def attempt(reply: str) -> dict[str, pd.DataFrame]:
+            metric = _json_reply(reply).get("metric")
+            if metric != dna.metric:
+                raise RoleFailure(f"metric {metric!r} does not match the DNA's metric "
+                                  f"{dna.metric!r}")
+            with Episode(inputs, workshop.pool, workshop.limits) as episode:
+                done = workshop.pool.run(episode.request(code=fenced(reply, "python"),
+                                                         env={"PUBLIC_DIR": str(inputs)}))
+                if done.exit_code != 0:
+                    raise RoleFailure(f"the script exited with {done.exit_code}:\n"
+                                      f"{done.stderr_tail[-1500:]}")
+                frames = {}
+                for name in ("constant", "shuffled"):
+                    try:
+                        frames[name] = _read_frame(episode.workspace, f"{name}_submission.csv")
+                    except (OSError, ValueError) as e:
+                        raise RoleFailure(f"{name}_submission.csv is missing or unreadable: {e}")
+            return frames
+
+        user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\nSubmission columns: "
+                f"{[data.id_column, *data.target_columns]}")
+        frames = _converse(self.chat, "mlops_engineer",
+                           _MLOPS.format(metrics=metrics_lib.metric_names()), user, attempt,
+                           self.max_attempts)
+        checks = {"sample": data.sample, "gold": data.gold, **frames}
+        return grading_checks(dna, development, checks,
+                              workshop.scratch / development.draft.id / "checks")
+
+
+_WRITER = """You are the Technical Writer. Write the task's description.md in Markdown: a first
+line `# <title>`, what a row is, the files, the input columns, the target, the metric and its
+direction, and the submission format. Never reveal how the target was generated, any rule
+parameter, any test id or any answer. Reply with the Markdown only."""
+
+
+class Writer:
+    def __init__(self, chat: ChatClient, max_attempts: int):
+        self.chat, self.max_attempts = chat, max_attempts
+
+    def write(self, dna: dna_lib.TaskDNA, data: TaskData) -> tuple[str, str]:
+        def attempt(reply: str) -> tuple[str, str]:
+            text = fenced(reply, "markdown").strip() + "\n"
+            first = text.splitlines()[0]
+            if not first.startswith("# "):
+                raise RoleFailure("the description must start with a `# <title>` line")
+            return first[2:].strip(), text
+
+        user = json.dumps({"dna": dna.to_dict(), "train_columns": list(data.train.columns),
+                           "submission_columns": [data.id_column, *data.target_columns],
+                           "train_rows": len(data.train), "test_rows": len(data.test)}, indent=2)
+        return _converse(self.chat, "technical_writer", _WRITER, user, attempt, self.max_attempts)
+
+
+@register_backend(BACKEND)
+def llm_roles(options: Mapping[str, Any]) -> Roles:
+    chat = ChatClient.from_options(options)
+    attempts = int(options["max_attempts"])
+    return Roles(backend=BACKEND, strategist=Strategist(chat, attempts),
+                 developer=Developer(chat, attempts), mlops=MLOps(chat, attempts),
+                 writer=Writer(chat, attempts))

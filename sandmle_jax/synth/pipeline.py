@@ -1,0 +1,236 @@
+"""The generation pipeline: seeds -> candidates -> gates -> a task store with a manifest.
+
+Candidate `i` is fully determined by (config.seed, i): its seed is the i-th of the selected seeds
+round-robin (so modalities interleave), its RNG seed is derived from both, so runs in any order
+or on any number of workers give the same tasks, and the kept set is the first `num_tasks`
+accepted candidates by index. Finished candidates leave a record in `records/`; a rerun skips
+them (resumable). Candidates build in `workers` threads that share one sandbox pool; a
+candidate that crashes is recorded as rejected and the run goes on.
+
+Output: tasks/<task_id>/ (the task store), records/<task_id>.json, manifest.json (kept tasks,
+train/validation split), report.json (yield per gate, diversity counts, timing), logs/.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from sandbox_runner import Limits, Pool, Sandbox
+from sandmle_jax.monitoring.metrics_writer import MetricsWriter
+from sandmle_jax.synth import gates as gates_lib
+from sandmle_jax.synth.candidate import record
+from sandmle_jax.synth.roles import Roles, Workshop, build_candidate, make_roles
+from sandmle_jax.synth.seeds import Seed, load_seeds
+from sandmle_jax.tasks import grading
+from sandmle_jax.tasks.task import TaskError, load_task
+
+MiB = 1 << 20
+
+
+def select_seeds(ids: Sequence[str]) -> list[Seed]:
+    seeds = load_seeds()
+    unknown = sorted(set(ids) - set(seeds))
+    if unknown:
+        raise KeyError(f"unknown seed ids {unknown}; shipped seeds: {sorted(seeds)}")
+    return [seeds[i] for i in (ids or sorted(seeds))]
+
+
+def task_seed(run_seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([run_seed, index]).generate_state(1)[0])
+
+
+def _write_json(path: pathlib.Path, obj: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class Generator:
+    """One generation run into `out_dir`; `run(num_tasks)` returns the yield report."""
+
+    def __init__(self, config: Mapping[str, Any], out_dir: str | os.PathLike,
+                 roles: Roles | None = None):
+        self.config = config
+        self.out = pathlib.Path(out_dir)
+        self.tasks_dir, self.records_dir = self.out / "tasks", self.out / "records"
+        self.seeds = select_seeds(list(config["seeds"]))
+        self.roles = roles or make_roles(config["backend"], config["llm"])
+        box = config["sandbox"]
+        self.limits = Limits(wall_s=float(box["wall_s"]), memory_bytes=int(box["memory_mb"]) * MiB,
+                             cpus=1)
+        self.sandbox = Sandbox(backend=box["backend"])
+        self.workers = int(box["workers"])
+
+    def plan(self, index: int) -> tuple[str, Seed, int]:
+        seed = self.seeds[index % len(self.seeds)]
+        return f"t{index:05d}-{seed.id}", seed, task_seed(int(self.config["seed"]), index)
+
+    def _finished(self, task_id: str) -> dict[str, Any] | None:
+        """A finished candidate's record, if it and (when accepted) its task are intact."""
+        path = self.records_dir / f"{task_id}.json"
+        if not path.is_file():
+            return None
+        rec = json.loads(path.read_text())
+        if rec["accepted"]:
+            try:
+                load_task(self.tasks_dir / task_id)
+            except TaskError:
+                return None
+        return rec
+
+    def build(self, index: int, workshop: Workshop) -> dict[str, Any]:
+        """Builds, verifies and (if accepted) saves candidate `index`; returns its record."""
+        task_id, seed, rng_seed = self.plan(index)
+        start = time.monotonic()
+        shutil.rmtree(self.tasks_dir / task_id, ignore_errors=True)  # a half-finished earlier try
+        try:
+            candidate, draft = build_candidate(self.roles, task_id, seed, rng_seed, workshop)
+            results = [g.to_dict() for g in gates_lib.verify(candidate, draft)]
+            rec = record(candidate, results)
+            if rec["accepted"]:
+                rec["gates"].append(self._publish(candidate, draft))
+                rec["accepted"] = rec["gates"][-1]["passed"]
+        except Exception as e:  # one bad candidate never ends the run
+            rec = {"task_id": task_id, "seed_id": seed.id, "modality": seed.modality,
+                   "task_type": seed.task_type, "metric": seed.metric, "domain": None,
+                   "backend": self.roles.backend, "accepted": False, "ladder": {},
+                   "gates": [{"name": "built", "passed": False,
+                              "reason": f"{type(e).__name__}: {e}"}]}
+        finally:
+            shutil.rmtree(workshop.scratch / task_id, ignore_errors=True)
+        rec["seconds"] = round(time.monotonic() - start, 2)
+        _write_json(self.records_dir / f"{task_id}.json", rec)
+        return rec
+
+    def _publish(self, candidate, draft) -> dict[str, Any]:
+        """Saves the task, reloads it and grades the gold reference through `tasks`."""
+        target = self.tasks_dir / candidate.task_id
+        try:
+            task = candidate.save(target)
+            gold = draft.root.parent / "final_gold.csv"
+            candidate.data.gold.to_csv(gold, index=False)
+            report = grading.grade(task, gold)
+            if not report.gold_medal:
+                raise TaskError(f"gold reference graded {report.score} on the saved task "
+                                f"({report.error or report.grader_error or 'no gold medal'})")
+        except (TaskError, OSError) as e:
+            shutil.rmtree(target, ignore_errors=True)
+            return {"name": "saved_and_graded", "passed": False, "reason": str(e)}
+        return {"name": "saved_and_graded", "passed": True, "reason": ""}
+
+    def run(self, num_tasks: int, progress: bool = True) -> dict[str, Any]:
+        self.tasks_dir.mkdir(parents=True, exist_ok=True)
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        max_candidates = int(num_tasks * float(self.config["max_candidates_factor"]))
+        records: dict[int, dict[str, Any]] = {}
+        start = time.monotonic()
+        writer = MetricsWriter(self.out / "logs")
+        scratch = pathlib.Path(tempfile.mkdtemp(prefix=".scratch-", dir=self.out))
+        bar = tqdm(total=num_tasks, desc="verified tasks", disable=not progress)
+        with Pool(self.sandbox, workers=self.workers, queue_size=8 * self.workers) as pool, \
+                concurrent.futures.ThreadPoolExecutor(self.workers) as executor:
+            workshop = Workshop(pool=pool, limits=self.limits, scratch=scratch)
+            in_flight: dict[concurrent.futures.Future, int] = {}
+            index = 0
+
+            def accepted() -> int:
+                return sum(r["accepted"] for r in records.values())
+
+            while True:
+                while (index < max_candidates and len(in_flight) < self.workers
+                       and accepted() + len(in_flight) < num_tasks):
+                    done = self._finished(self.plan(index)[0])
+                    if done is not None:
+                        records[index] = done
+                        bar.update(int(done["accepted"]))
+                    else:
+                        in_flight[executor.submit(self.build, index, workshop)] = index
+                    index += 1
+                if not in_flight:
+                    break
+                finished, _ = concurrent.futures.wait(
+                    in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    rec = records[in_flight.pop(future)] = future.result()
+                    bar.update(int(rec["accepted"]))
+                    minutes = (time.monotonic() - start) / 60
+                    writer.write(len(records), {"accepted": accepted(),
+                                                "rejected": len(records) - accepted(),
+                                                "tasks_per_minute": accepted() / max(minutes, 1e-9),
+                                                "candidate_seconds": rec["seconds"]})
+        bar.close()
+        writer.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        report = self._report(records, num_tasks, time.monotonic() - start)
+        return report
+
+    def _report(self, records: dict[int, dict[str, Any]], num_tasks: int,
+                wall_s: float) -> dict[str, Any]:
+        ordered = [records[i] for i in sorted(records)]
+        kept = [r for r in ordered if r["accepted"]][:num_tasks]
+        split = assign_split([r["task_id"] for r in kept],
+                             float(self.config["validation_fraction"]))
+        manifest = {
+            "backend": self.roles.backend, "seed": int(self.config["seed"]),
+            "num_tasks": len(kept),
+            "tasks": [{k: r[k] for k in ("task_id", "seed_id", "modality", "task_type",
+                                         "domain", "metric")} | {"split": split[r["task_id"]],
+                                                                 "path": f"tasks/{r['task_id']}"}
+                      for r in kept],
+            "train": [t for t, s in split.items() if s == "train"],
+            "validation": [t for t, s in split.items() if s == "validation"],
+        }
+        _write_json(self.out / "manifest.json", manifest)
+        gate_counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for r in ordered:
+            for g in r["gates"]:
+                gate_counts[g["name"]]["passed" if g["passed"] else "failed"] += 1
+        diversity = {key: dict(sorted(collections.Counter(r[key] for r in kept).items()))
+                     for key in ("modality", "task_type", "domain", "metric")}
+        built = [r for r in ordered if "seconds" in r]
+        report = {
+            "requested": num_tasks, "kept": len(kept), "candidates": len(ordered),
+            "accepted": sum(r["accepted"] for r in ordered),
+            "yield": round(sum(r["accepted"] for r in ordered) / max(len(ordered), 1), 4),
+            "gates": {k: dict(v) for k, v in gate_counts.items()},
+            "diversity": diversity,
+            "wall_s": round(wall_s, 1),
+            "tasks_per_minute": round(len(kept) / max(wall_s / 60, 1e-9), 2),
+            "built_this_run": len(built),
+            "rejections": {r["task_id"]: [g["name"] + ": " + g["reason"][:300]
+                                          for g in r["gates"] if not g["passed"]]
+                           for r in ordered if not r["accepted"]},
+        }
+        _write_json(self.out / "report.json", report)
+        return report
+
+
+def assign_split(task_ids: Sequence[str], validation_fraction: float) -> dict[str, str]:
+    """Deterministic by id (a hash), at least one validation task when there are two or more."""
+    def unit(task_id: str) -> float:
+        return int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) / 2 ** 32
+
+    split = {t: "validation" if unit(t) < validation_fraction else "train" for t in task_ids}
+    if len(task_ids) >= 2 and validation_fraction > 0 and "validation" not in split.values():
+        split[min(task_ids, key=unit)] = "validation"
+    return split
+
+
+def generate(config: Mapping[str, Any], out_dir: str | os.PathLike, num_tasks: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """`launch.generate`'s one library call."""
+    count = int(num_tasks if num_tasks is not None else config["num_tasks"])
+    return Generator(config, out_dir).run(count, progress=progress)

@@ -1,0 +1,102 @@
+"""The four roles behind one interface, and the registry of backends that fill them.
+
+Data Strategist (seed -> DNA), ML Developer (DNA -> data, draft task, baseline ladder in the
+sandbox, thresholds), MLOps Engineer (metric and grading checks on sample, gold, constant and
+shuffled submissions) and Technical Writer (title and description). A backend is a `Roles`
+bundle registered under a name (`procedural`, `llm`); `build_candidate` runs the four in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from sandbox_runner import Limits, Pool
+from sandmle_jax.synth.candidate import Candidate
+from sandmle_jax.synth.dna import TaskDNA
+from sandmle_jax.synth.ladder import RungResult
+from sandmle_jax.synth.seeds import Seed
+from sandmle_jax.synth.synthesis import TaskData
+from sandmle_jax.tasks.task import Task, Thresholds
+
+
+@dataclasses.dataclass(frozen=True)
+class Workshop:
+    """Where roles work: the sandbox pool, per-execution limits and a scratch directory."""
+
+    pool: Pool
+    limits: Limits
+    scratch: pathlib.Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Development:
+    """The Developer's output."""
+
+    data: TaskData
+    draft: Task  # the data as a gradable task with placeholder thresholds
+    ladder: Mapping[str, RungResult]
+    thresholds: Thresholds | None
+    replay_digest: str
+
+
+class DataStrategist(Protocol):
+    def plan(self, seed: Seed, task_seed: int) -> TaskDNA: ...
+
+
+class MLDeveloper(Protocol):
+    def develop(self, task_id: str, dna: TaskDNA, workshop: Workshop) -> Development: ...
+
+
+class MLOpsEngineer(Protocol):
+    def check(self, dna: TaskDNA, development: Development,
+              workshop: Workshop) -> dict[str, float | None]: ...
+
+
+class TechnicalWriter(Protocol):
+    def write(self, dna: TaskDNA, data: TaskData) -> tuple[str, str]: ...  # (title, markdown)
+
+
+@dataclasses.dataclass(frozen=True)
+class Roles:
+    backend: str
+    strategist: DataStrategist
+    developer: MLDeveloper
+    mlops: MLOpsEngineer
+    writer: TechnicalWriter
+
+
+BACKENDS: dict[str, Callable[[Mapping[str, Any]], Roles]] = {}
+
+
+def register_backend(name: str):
+    """Registers `factory(options) -> Roles`; options are the config's backend section."""
+    def decorator(factory: Callable[[Mapping[str, Any]], Roles]):
+        BACKENDS[name] = factory
+        return factory
+    return decorator
+
+
+def make_roles(name: str, options: Mapping[str, Any]) -> Roles:
+    # Backends register on import; importing here keeps `roles` free of a cycle.
+    from sandmle_jax.synth import llm, procedural  # noqa: F401
+    if name not in BACKENDS:
+        raise KeyError(f"unknown synth backend {name!r}; backends: {sorted(BACKENDS)}")
+    return BACKENDS[name](options)
+
+
+def build_candidate(roles: Roles, task_id: str, seed: Seed, task_seed: int,
+                    workshop: Workshop) -> tuple[Candidate, Task]:
+    """Strategist -> Developer -> MLOps -> Writer; returns the candidate and its draft."""
+    dna = roles.strategist.plan(seed, task_seed)
+    development = roles.developer.develop(task_id, dna, workshop)
+    checks = roles.mlops.check(dna, development, workshop)
+    title, description = roles.writer.write(dna, development.data)
+    candidate = Candidate(
+        task_id=task_id, dna=dna, data=development.data, title=title,
+        thresholds=development.thresholds, ladder=development.ladder, checks=checks,
+        description=description, replay_digest=development.replay_digest,
+        backend=roles.backend)
+    return candidate, development.draft

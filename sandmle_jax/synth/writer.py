@@ -1,0 +1,99 @@
+"""The procedural Technical Writer: description.md from the DNA and the domain's vocabulary.
+
+It states what a row is, the files and columns, what the target means, the metric and its
+direction, and the submission format. It never sees the hidden rule, and it prints no test id
+and no answer, so the description gate has nothing to catch in its output.
+"""
+
+from __future__ import annotations
+
+from sandmle_jax.synth.domains import Domain
+from sandmle_jax.synth.dna import TaskDNA
+from sandmle_jax.synth.synthesis import TaskData
+
+
+def title(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
+    target = ", ".join(data.baseline.train_targets)
+    return f"{domain.name.replace('_', ' ').title()}: predict {target} for each {domain.entity}"
+
+
+def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
+    spec = data.baseline
+    target = spec.train_targets[0]
+    if dna.task_type == "binary":
+        values = sorted(data.train[target].astype(str).unique())
+        meaning = (f"1 when the {domain.entity} is {domain.binary[2]}, 0 otherwise"
+                   if spec.output == "probability" else f"one of {values}")
+        return f"`{target}`: {meaning}."
+    if dna.task_type == "multiclass":
+        classes = spec.classes or tuple(sorted(data.train[target].astype(str).unique()))
+        return f"`{target}`: the {domain.entity}'s class, one of {', '.join(classes)}."
+    if dna.task_type == "multilabel":
+        return (f"{', '.join(f'`{c}`' for c in spec.train_targets)}: independent 0/1 flags; a "
+                f"{domain.entity} can have any number of them.")
+    if dna.task_type == "ordinal":
+        return (f"`{target}`: an integer grade from 0 (lowest) to {dna.n_classes - 1} "
+                f"(highest).")
+    if dna.task_type == "ranking":
+        items = sorted({i for cell in data.train[target] for i in str(cell).split()})
+        return (f"`{target}`: the space-separated {domain.items[0]}s that turned out relevant for "
+                f"the {domain.entity}. Candidate {domain.items[0]}s: {', '.join(items)}. Rank up "
+                f"to {spec.k} of them, most relevant first.")
+    if dna.task_type == "forecasting":
+        return (f"{', '.join(f'`{c}`' for c in spec.train_targets)}: the next "
+                f"{len(spec.train_targets)} readings of the series, in order.")
+    units = dict(domain.regression)
+    return ", ".join(f"`{c}` (a real number, in {units.get(c, 'its own units')})"
+                     for c in spec.train_targets) + "."
+
+
+def _inputs_text(dna: TaskDNA, domain: Domain, data: TaskData) -> list[str]:
+    spec = data.baseline
+    if spec.feature_kind == "text":
+        return [f"- `text`: a free-text note written about the {domain.entity}."]
+    if spec.feature_kind == "image":
+        side = dna.input_shape.get("side", 16)
+        return [f"- `image`: the path (under the data folder) of a {side}x{side} grayscale PNG "
+                f"from the {domain.image[0]}; images show {domain.image[1]} on a textured "
+                f"background."]
+    if spec.feature_kind == "timeseries":
+        first, last = spec.feature_columns[0], spec.feature_columns[-1]
+        return [f"- `{first}` .. `{last}`: {len(spec.feature_columns)} consecutive readings of "
+                f"the {domain.signal[0]} ({domain.signal[1]}), oldest first."]
+    lines = []
+    for column in spec.feature_columns:
+        series = data.train[column]
+        kind = "categorical" if series.dtype == object else "numeric"
+        gaps = " (may be empty)" if series.isna().any() else ""
+        lines.append(f"- `{column}`: {kind}{gaps}")
+    return lines
+
+
+def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
+    spec = data.baseline
+    direction = "lower is better" if dna.lower_is_better else "higher is better"
+    header = ",".join([spec.id_column, *spec.submission_columns])
+    example = ",".join(["<id>", *(["<prediction>"] * len(spec.submission_columns))])
+    files = [f"- `train.csv`: {len(data.train)} {domain.entity}s with their inputs and targets.",
+             f"- `test.csv`: {len(data.test)} {domain.entity}s with inputs only.",
+             "- `sample_submission.csv`: a valid submission in the expected format."]
+    if data.files:
+        files.append("- `images/`: one PNG per row, named in the `image` column.")
+    what = {"probability": "the probability that the target is 1",
+            "label": "the predicted label", "ordinal": "the predicted integer grade",
+            "class_probabilities": "one probability per class (each row summing to 1)",
+            "multilabel": "one probability per flag", "value": "the predicted value(s)",
+            "ranked_list": f"up to {spec.k} space-separated ids, most relevant first"}[spec.output]
+    return "\n".join([
+        f"# {title(dna, domain, data)}", "",
+        "## Overview",
+        f"Each row describes one {domain.entity} from a {domain.name.replace('_', ' ')} setting. "
+        f"Learn from the training rows and predict the target for every test row.", "",
+        "## Files", *files, "",
+        "## Inputs", *_inputs_text(dna, domain, data), "",
+        "## Target", _target_text(dna, domain, data), "",
+        "## Evaluation",
+        f"Submissions are scored with `{dna.metric}` on the test rows ({direction}).", "",
+        "## Submission format",
+        f"A CSV with a header and one row per test `{spec.id_column}`, holding {what}:", "",
+        "```", header, example, "```", ""])
