@@ -19,8 +19,8 @@ def report(interpreter: str = sys.executable) -> dict:
             "bwrap_binary": backends.bwrap_binary(),
             "backends": {b.name: {"level": b.level.name.lower(), "problem": b.probe()}
                                       for b in backends.best_first()},
-            "cgroups": {name: (f"{c.version} at {c.base}" if name in usable else None)
-                                    for name, c in [(n, usable.get(n)) for n in cgroups.CONTROLLERS]},
+            "cgroups": {name: f"{c.version} at {c.base}" if (c := usable.get(name)) else None
+                                    for name in cgroups.CONTROLLERS},
             "cgroup_problems": problems,
             "workspace_quota": "tmpfs" if can_mount_tmpfs() is None else "poll",
             "workspace_quota_problem": can_mount_tmpfs(),

@@ -139,11 +139,11 @@ def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = Non
                                 readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
                                 env=env, interpreter_roots=setup.interpreter_roots,
                                 tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd)
-        wrapped = setup.backend.wrap(plan)
+        command = setup.backend.wrap(plan)
         host_env = {"PATH": "/usr/bin:/bin"} if setup.backend.sets_env_itself else env
         group = ExecGroup(setup.controllers, req.limits.memory_bytes, req.limits.max_processes)
         try:
-            return _supervise(setup, req, wrapped, host_env, group, cancel, seccomp_fd)
+            return _supervise(setup, req, command, host_env, group, cancel, seccomp_fd)
         finally:
             group.kill_all()
             group.remove()
@@ -201,12 +201,12 @@ def _kill_tree(proc: subprocess.Popen, group: ExecGroup, sig: int, wrapped: bool
     group.kill_all()
 
 
-def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dict[str, str],
+def _supervise(setup: Setup, req: ExecRequest, command: list[str], host_env: dict[str, str],
                               group: ExecGroup, cancel: threading.Event | None,
                               seccomp_fd: int | None) -> ExecResult:
     limits = req.limits
     start = time.monotonic()
-    proc = subprocess.Popen(["/bin/sh", "-c", GATE, "sandbox-gate", *wrapped],
+    proc = subprocess.Popen(["/bin/sh", "-c", GATE, "sandbox-gate", *command],
                                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                     start_new_session=True, cwd=req.workdir, env=host_env,
                                                     pass_fds=() if seccomp_fd is None else (seccomp_fd,))
@@ -224,9 +224,8 @@ def _supervise(setup: Setup, req: ExecRequest, wrapped: list[str], host_env: dic
         stdout, stderr = HeadTail(limits.output_bytes), HeadTail(limits.output_bytes)
         outputs = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
         polling = not _workspace_has_quota(req.workdir, limits.workspace_bytes)
-        wrapped = setup.backend.level > 0
         status, usage, ended_by = _watch(proc, pidfd, outputs, group, req, polling, start, cancel,
-                                                                          wrapped)
+                                                                          wrapped=setup.backend.level > 0)
         quota = f"polling every {WORKSPACE_POLL_S} s" if polling else "tmpfs quota"
     finally:
         if pidfd is not None:
@@ -323,10 +322,13 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
         hits.append("file_size_bytes")
     if group.hit("pids"):
         hits.append("max_processes")
-    if "workspace_bytes" not in hits and (
-            _workspace_full(req.workdir) if code != 0 and quota == "tmpfs quota"
-            else quota != "tmpfs quota" and disk_usage(req.workdir) > limits.workspace_bytes):
-        hits.append("workspace_bytes")  # a fast writer can finish between two polls
+    if "workspace_bytes" not in hits:
+        if quota == "tmpfs quota":  # the kernel refused a write: the program saw ENOSPC
+            over = code != 0 and _workspace_full(req.workdir)
+        else:  # a fast writer can finish between two polls
+            over = disk_usage(req.workdir) > limits.workspace_bytes
+        if over:
+            hits.append("workspace_bytes")
     if ended_by:
         killed_by = ended_by
     elif code != 0 and hits:
