@@ -55,19 +55,20 @@ class Qwen3Config:
             raise ValueError(f"head_dim must be even for rotary embeddings, got {self.head_dim}")
         if self.num_experts:
             if not 0 < self.num_experts_per_tok <= self.num_experts:
-                raise ValueError(f"num_experts_per_tok must be in [1, num_experts={self.num_experts}],"
-                                 f" got {self.num_experts_per_tok}")
+                raise ValueError(f"num_experts_per_tok must be in [1, num_experts="
+                                 f"{self.num_experts}], got {self.num_experts_per_tok}")
             if self.moe_intermediate_size <= 0:
                 raise ValueError("a MoE config (num_experts > 0) needs moe_intermediate_size > 0")
             if self.decoder_sparse_step <= 0:
-                raise ValueError(f"decoder_sparse_step must be >= 1, got {self.decoder_sparse_step}")
+                raise ValueError(
+                        f"decoder_sparse_step must be >= 1, got {self.decoder_sparse_step}")
 
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0
 
     def is_moe_layer(self, layer: int) -> bool:
-        """HF's rule: sparse unless listed in mlp_only_layers or off the decoder_sparse_step grid."""
+        """HF's rule: sparse unless in mlp_only_layers or off the decoder_sparse_step grid."""
         return (self.is_moe and layer not in self.mlp_only_layers
                 and (layer + 1) % self.decoder_sparse_step == 0)
 
@@ -124,8 +125,9 @@ class Qwen3Config:
             raise ValueError(f"config.json has model_type={model_type!r}; only {_MODEL_TYPES} "
                              "are supported by sandmle_jax.models")
         if hf.get("use_sliding_window"):
-            raise ValueError("config.json sets use_sliding_window=true; sliding-window attention is "
-                             "not implemented (no released Qwen3 checkpoint uses it): set it false")
+            raise ValueError("config.json sets use_sliding_window=true; sliding-window attention "
+                             "is not implemented (no released Qwen3 checkpoint uses it): set it "
+                             "false")
         if hf.get("attention_bias"):
             raise ValueError("config.json sets attention_bias=true; Qwen3 has no attention bias")
         if hf.get("hidden_act", "silu") != "silu":
@@ -234,7 +236,8 @@ class Qwen3Config:
         total = self.vocab_size * d
         for layer in range(self.num_hidden_layers):
             if self.is_moe_layer(layer):
-                mlp = d * self.num_experts + 3 * self.num_experts_per_tok * d * self.moe_intermediate_size
+                mlp = (d * self.num_experts
+                       + 3 * self.num_experts_per_tok * d * self.moe_intermediate_size)
             else:
                 mlp = 3 * d * self.intermediate_size
             total += attn + mlp

@@ -95,7 +95,8 @@ def _ours_to_hf(array: np.ndarray, layout: str) -> np.ndarray:
 def load_config(model_dir: str) -> Qwen3Config:
     path = os.path.join(model_dir, "config.json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{model_dir} has no config.json; pass a Hugging Face model directory")
+        raise FileNotFoundError(
+                f"{model_dir} has no config.json; pass a Hugging Face model directory")
     with open(path) as f:
         return Qwen3Config.from_hf_dict(json.load(f))
 
@@ -150,7 +151,9 @@ def _sharded_param(spec: _HfTensor, files, shape, dtype, sharding) -> jax.Array:
 def load_model(model_dir: str, *, mesh: jax.sharding.Mesh | None = None,
                rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES,
                param_dtype=jnp.float32, dtype=None, remat: bool = False) -> Qwen3:
-    """A `Qwen3` with the checkpoint's weights, sharded over `mesh` by `rules` (or on device 0).
+    """A `Qwen3` with the checkpoint's weights, sharded over `mesh` by `rules`.
+
+    Without a mesh the weights go to the first local device.
 
     `param_dtype` is the stored dtype (checkpoint values are cast to it), `dtype` the compute
     dtype (default: param_dtype). `model(input_ids)` returns logits [batch, tokens, vocab].
@@ -160,7 +163,7 @@ def load_model(model_dir: str, *, mesh: jax.sharding.Mesh | None = None,
                                             dtype=dtype, remat=remat))
     graphdef, state = nnx.split(abstract)
     if mesh is None:
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         shardings = jax.tree.map(lambda v: v.replace(device), state,
                                  is_leaf=lambda x: isinstance(x, nnx.Variable))
     else:

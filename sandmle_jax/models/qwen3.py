@@ -65,9 +65,10 @@ class KVCache:
     def shardings(self, mesh: jax.sharding.Mesh,
                   rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES) -> "KVCache":
         names = KVCache.logical_axes()
-        return KVCache(**{field: sharding_rules.named_sharding(getattr(names, field),
-                                                               getattr(self, field).shape, mesh, rules)
-                          for field in ("k", "v", "kv_mask", "end")})
+        return KVCache(**{
+                field: sharding_rules.named_sharding(getattr(names, field),
+                                                     getattr(self, field).shape, mesh, rules)
+                for field in ("k", "v", "kv_mask", "end")})
 
 
 class RMSNorm(nnx.Module):
@@ -140,7 +141,8 @@ class Attention(nnx.Module):
         v = jnp.einsum("BTD,DKH->BTKH", x, self.v_proj[...].astype(dt), precision=prec)
         q = _apply_rope(self.q_norm(q), cos, sin)
         k = _apply_rope(self.k_norm(k), cos, sin)
-        q = sharding_rules.constrain(q, (_BATCH, _LENGTH, "activation_heads", "activation_head_dim"))
+        q = sharding_rules.constrain(
+                q, (_BATCH, _LENGTH, "activation_heads", "activation_head_dim"))
         new_cache = None
         if layer_cache is not None:
             k = _write_rows(layer_cache[0], k, write_at)
@@ -178,7 +180,8 @@ class MLP(nnx.Module):
         dt, prec = self.dtype, self.precision
         gate = jnp.einsum("BTD,DF->BTF", x, self.gate_proj[...].astype(dt), precision=prec)
         up = jnp.einsum("BTD,DF->BTF", x, self.up_proj[...].astype(dt), precision=prec)
-        hidden = sharding_rules.constrain(jax.nn.silu(gate) * up, (_BATCH, _LENGTH, "activation_mlp"))
+        hidden = sharding_rules.constrain(jax.nn.silu(gate) * up,
+                                          (_BATCH, _LENGTH, "activation_mlp"))
         return jnp.einsum("BTF,FD->BTD", hidden, self.down_proj[...].astype(dt), precision=prec)
 
 

@@ -30,9 +30,9 @@ def initialize(coordinator_address: str | None = None, num_processes: int = 1,
         return
     if coordinator_address is None or num_processes < 1 or not 0 <= process_id < num_processes:
         raise ValueError(
-                f"multi-process run needs a coordinator address and 0 <= process_id < num_processes; "
-                f"got coordinator_address={coordinator_address!r}, num_processes={num_processes}, "
-                f"process_id={process_id}")
+                "multi-process run needs a coordinator address and "
+                f"0 <= process_id < num_processes; got coordinator_address="
+                f"{coordinator_address!r}, num_processes={num_processes}, process_id={process_id}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=coordinator_address,
                                num_processes=num_processes, process_id=process_id)

@@ -43,8 +43,9 @@ class MeshConfig:
         known = math.prod(size for size in sizes.values() if size != -1)
         if inferred:
             if num_devices % known:
-                raise ValueError(f"cannot infer mesh axis {inferred[0]!r}: {num_devices} devices are "
-                                 f"not divisible by the other axes' product {known} ({sizes})")
+                raise ValueError(f"cannot infer mesh axis {inferred[0]!r}: {num_devices} "
+                                 f"devices are not divisible by the other axes' product "
+                                 f"{known} ({sizes})")
             sizes[inferred[0]] = num_devices // known
         if math.prod(sizes.values()) != num_devices:
             raise ValueError(f"mesh {sizes} needs {math.prod(sizes.values())} devices but "

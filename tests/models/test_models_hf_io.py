@@ -37,7 +37,8 @@ def test_round_trip_is_exact(variant, tmp_path):
     expected = hf_tiny.torch_logits(reference, ids, mask, positions).logits.numpy()
     again = hf_tiny.torch_logits(reloaded, ids, mask, positions).logits.numpy()
     np.testing.assert_array_equal(again, expected)
-    ours_again = hf.load_model(str(tmp_path / "out"))(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
+    ours = hf.load_model(str(tmp_path / "out"))
+    ours_again = ours(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
     assert hf_tiny.max_rel_error(ours_again, expected, mask) <= 1e-4
 
 

@@ -60,7 +60,8 @@ def _worker() -> dict:
             loaded = hf.load_model(save_dir, mesh=mesh)  # straight into shards
             batch_sharding = rules.named_sharding(("activation_batch", "activation_length"),
                                                   ids.shape, mesh)
-            ids_s, mask_s = jax.device_put(ids, batch_sharding), jax.device_put(mask, batch_sharding)
+            ids_s = jax.device_put(ids, batch_sharding)
+            mask_s = jax.device_put(mask, batch_sharding)
             with rules.use_mesh_rules(mesh):
                 logits = np.asarray(forward(loaded, ids_s, mask_s))
                 loss, grads = grad_fn(loaded, ids_s, mask_s)
