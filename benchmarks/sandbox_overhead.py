@@ -8,6 +8,8 @@
    time bare and sandboxed; goal: ratio <= 1.3.
 3. Throughput of that program with a Pool of 2 workers, and bare with 2 concurrent processes.
 Bare runs get the same thread-count variables as the sandbox (cpus=1), so only isolation differs.
+Runs alternate bare/sandboxed so that load from other users of the machine hits both alike; the
+report includes the load average, and min-vs-min latency, which is less sensitive to that load.
 """
 
 import argparse
@@ -63,6 +65,7 @@ def main() -> None:
     p.add_argument("--throughput-runs", type=int, default=20)
     args = p.parse_args()
 
+    load_before = os.getloadavg()[0]
     sandbox = Sandbox()
     limits = Limits(wall_s=120, memory_bytes=2048 << 20, max_processes=256, workspace_bytes=512 << 20)
     py = sys.executable
@@ -102,11 +105,13 @@ def main() -> None:
             "workspace_quota": ep.quota,
             "enforcement": sandbox.enforcement(),
             "cpus_visible": len(os.sched_getaffinity(0)),
+            "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "print1_bare_ms": round(1000 * med(bare), 1),
             "print1_sandbox_argv_ms": round(1000 * med(boxed), 1),
             "print1_sandbox_code_ms": round(1000 * med(boxed_code), 1),
             "print1_added_ms_argv": round(1000 * (med(boxed) - med(bare)), 1),
             "print1_added_ms_code": round(1000 * (med(boxed_code) - med(bare)), 1),
+            "print1_added_ms_argv_min_vs_min": round(1000 * (min(boxed) - min(bare)), 1),
             "fit_bare_s": round(med(fit_bare), 3),
             "fit_sandbox_s": round(med(fit_boxed), 3),
             "fit_ratio": round(med(fit_boxed) / med(fit_bare), 3),

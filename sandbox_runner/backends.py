@@ -99,7 +99,7 @@ def _outside(path: str, roots: tuple[str, ...]) -> bool:
 @register("bwrap", Isolation.BWRAP, sets_env_itself=True, takes_seccomp=True)
 class Bubblewrap:
     """New user/pid/net/ipc/uts/cgroup/mount namespaces, a minimal read-only root, loopback
-    network, private /tmp and /proc, all capabilities dropped, no nested user namespaces, and
+    network, private size-capped /tmp and /dev/shm, own /proc, all capabilities dropped, no nested user namespaces, and
     the seccomp filter of `sandbox_runner.seccomp` where the architecture has one."""
 
     @staticmethod
@@ -118,7 +118,8 @@ class Bubblewrap:
         for key, value in sorted(plan.env.items()):
             args += ["--setenv", key, value]
         args += _system_binds()
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(plan.tmp_bytes), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(plan.tmp_bytes), "--tmpfs", "/tmp",
+                          "--size", str(plan.tmp_bytes), "--tmpfs", "/dev/shm"]
         system = ("/usr",) + tuple(p for p in SYSTEM_DIRS if os.path.isdir(p))
         mounts = [(p, "--ro-bind") for p in plan.interpreter_roots if _outside(p, system)]
         mounts += [(p, "--ro-bind") for p in plan.readonly_mounts]

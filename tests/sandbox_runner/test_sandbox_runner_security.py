@@ -17,6 +17,7 @@ import pytest
 from sandbox_runner import backends
 from sandbox_runner.contracts import Limits
 from sandbox_runner.executor import disk_usage
+from sandbox_runner.pool import Pool
 from sandbox_runner.sandbox import Sandbox
 from sandbox_runner.workspace import Episode, UnsafeWorkspaceFile, read_workspace_file
 
@@ -33,6 +34,12 @@ def sandbox():
     return Sandbox(backend="bwrap", min_isolation="bwrap")
 
 
+@pytest.fixture(scope="module")
+def pool(sandbox):
+    with Pool(sandbox, workers=2) as pool:
+        yield pool
+
+
 @pytest.fixture
 def task(tmp_path):
     public, private = tmp_path / "task" / "public", tmp_path / "task" / "private"
@@ -44,11 +51,11 @@ def task(tmp_path):
 
 
 @pytest.fixture
-def episode(sandbox, task, tmp_path):
+def episode(pool, task, tmp_path):
     (tmp_path / "runs").mkdir()
-    with Episode(task / "public", sandbox, SAFE, root=str(tmp_path / "runs")) as ep:
+    with Episode(task / "public", pool, SAFE, root=str(tmp_path / "runs")) as ep:
         yield ep
-        still = ep.run_code("print('still fine')")  # the host and the runner keep working
+        still = ep.run_code("print('still fine')")  # the host and the pool keep working
         assert still.exit_code == 0 and still.stdout_tail == "still fine\n"
 
 
@@ -81,7 +88,7 @@ print('home', sorted(os.listdir({host_home!r})) if os.path.isdir({host_home!r}) 
     assert result.stdout_tail.count("denied") == 5
     assert "link /proc/" in result.stdout_tail and " True" not in result.stdout_tail
     home_line = [l for l in result.stdout_tail.splitlines() if l.startswith("home")][0]
-    roots = episode.runner.setup.interpreter_roots
+    roots = episode.runner.sandbox.setup.interpreter_roots
     visible = eval(home_line[5:]) or []
     allowed = {os.path.relpath(r, host_home).split("/")[0] for r in roots if r.startswith(host_home + "/")}
     assert set(visible) <= allowed  # only the path down to the interpreter, nothing else of home
@@ -167,8 +174,9 @@ def test_disk_bomb_is_stopped_by_the_workspace_quota(sandbox, task, tmp_path):
         slack = 0 if ep.quota == "tmpfs" else SAFE.workspace_bytes  # polling may overshoot
         assert result.killed_by == "workspace_bytes" and "WROTE ALL" not in result.stdout_tail
         assert used <= SAFE.workspace_bytes + slack
-        tmp = ep.run_code(writer.format(mib=10 * 1024).replace("open(f'junk", "open(f'/tmp/junk"))
-        assert tmp.exit_code != 0 and "No space left" in tmp.stderr_tail
+        for scratch in ("/tmp", "/dev/shm"):  # memory-backed scratch space is capped too
+            tmp = ep.run_code(writer.format(mib=10 * 1024).replace("open(f'junk", f"open(f'{scratch}/junk"))
+            assert tmp.exit_code != 0 and "No space left" in tmp.stderr_tail
 
 
 def test_a_daemonised_child_dies_with_the_step(episode):
