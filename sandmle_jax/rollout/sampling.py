@@ -41,12 +41,15 @@ def sample(logits: jax.Array, temperature: jax.Array, top_k: jax.Array, top_p: j
     scale = jnp.where(greedy, 1.0, temperature)[:, None]
     scaled = logits / scale
     keys = jax.vmap(jax.random.fold_in)(request_keys, step)
-    plain = jax.vmap(jax.random.categorical)(keys, scaled)
+    # Random draws cost more than a decode step of a small model: skip them for all-greedy batches.
+    plain = jax.lax.cond(jnp.all(greedy), lambda: jnp.zeros(logits.shape[0], jnp.int32),
+                         lambda: jax.vmap(jax.random.categorical)(keys, scaled).astype(jnp.int32))
     # Rows that truncate sample in sorted order; the others keep `plain`, so a row's draw never
     # depends on its neighbours' settings. The sort runs only when some row needs it.
     truncates = ~greedy & (((top_k > 0) & (top_k < logits.shape[-1])) | (top_p < 1.0))
     truncated = jax.lax.cond(jnp.any(truncates),
-                             lambda: _truncate_and_sample(scaled, top_k, top_p, keys),
+                             lambda: _truncate_and_sample(scaled, top_k, top_p, keys).astype(
+                                 jnp.int32),
                              lambda: plain)
     sampled = jnp.where(truncates, truncated, plain)
     tokens = jnp.where(greedy, jnp.argmax(logits, axis=-1), sampled).astype(jnp.int32)
