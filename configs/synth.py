@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.backend = "procedural"  # "procedural" (offline, deterministic) or "llm" (paper's path)
     config.seed = 0  # run seed: candidate i's RNG seed derives from (seed, i)
     config.num_tasks = 50  # verified tasks to keep; --num_tasks overrides
-    config.seeds = ()  # seed ids to draw from, round-robin; empty = all shipped seeds
+    config.seeds = ""  # comma-separated seed ids to draw from, round-robin; "" = all shipped
     # Candidates tried at most = factor * num_tasks (the paper kept 76% of its candidates).
     config.max_candidates_factor = 3.0
     config.validation_fraction = 0.07  # the paper's 64 validation of 912 tasks

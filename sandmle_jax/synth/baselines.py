@@ -103,8 +103,10 @@ def featurise(frames):
     else:
         numeric = both[cols].select_dtypes(include="number")
         numeric = numeric.fillna(numeric.median()).fillna(0.0)
-        categorical = both[[c for c in cols if c not in numeric.columns]].astype(str)
-        X = pd.concat([numeric, pd.get_dummies(categorical, dtype=float)], axis=1).to_numpy(float)
+        categorical = [c for c in cols if c not in numeric.columns]
+        parts = [numeric] + ([pd.get_dummies(both[categorical].astype(str), dtype=float)]
+                             if categorical else [])
+        X = pd.concat(parts, axis=1).to_numpy(float)
     n = len(frames[0])
     return X[:n], X[n:]
 

@@ -40,7 +40,10 @@ from sandmle_jax.tasks.task import TaskError, load_task
 MiB = 1 << 20
 
 
-def select_seeds(ids: Sequence[str]) -> list[Seed]:
+def select_seeds(ids: str | Sequence[str]) -> list[Seed]:
+    """The named seeds (a list or a comma-separated string), or all shipped ones."""
+    if isinstance(ids, str):
+        ids = [i.strip() for i in ids.split(",") if i.strip()]
     seeds = load_seeds()
     unknown = sorted(set(ids) - set(seeds))
     if unknown:
@@ -66,7 +69,7 @@ class Generator:
         self.config = config
         self.out = pathlib.Path(out_dir)
         self.tasks_dir, self.records_dir = self.out / "tasks", self.out / "records"
-        self.seeds = select_seeds(list(config["seeds"]))
+        self.seeds = select_seeds(config["seeds"])
         self.roles = roles or make_roles(config["backend"], config["llm"])
         box = config["sandbox"]
         self.limits = Limits(wall_s=float(box["wall_s"]), memory_bytes=int(box["memory_mb"]) * MiB,
@@ -144,7 +147,7 @@ class Generator:
                 concurrent.futures.ThreadPoolExecutor(self.workers) as executor:
             workshop = Workshop(pool=pool, limits=self.limits, scratch=scratch)
             in_flight: dict[concurrent.futures.Future, int] = {}
-            index = 0
+            index = built = 0
 
             def accepted() -> int:
                 return sum(r["accepted"] for r in records.values())
@@ -158,6 +161,7 @@ class Generator:
                         bar.update(int(done["accepted"]))
                     else:
                         in_flight[executor.submit(self.build, index, workshop)] = index
+                        built += 1
                     index += 1
                 if not in_flight:
                     break
@@ -174,11 +178,10 @@ class Generator:
         bar.close()
         writer.close()
         shutil.rmtree(scratch, ignore_errors=True)
-        report = self._report(records, num_tasks, time.monotonic() - start)
-        return report
+        return self._report(records, num_tasks, time.monotonic() - start, built)
 
-    def _report(self, records: dict[int, dict[str, Any]], num_tasks: int,
-                wall_s: float) -> dict[str, Any]:
+    def _report(self, records: dict[int, dict[str, Any]], num_tasks: int, wall_s: float,
+                built: int) -> dict[str, Any]:
         ordered = [records[i] for i in sorted(records)]
         kept = [r for r in ordered if r["accepted"]][:num_tasks]
         split = assign_split([r["task_id"] for r in kept],
@@ -200,7 +203,6 @@ class Generator:
                 gate_counts[g["name"]]["passed" if g["passed"] else "failed"] += 1
         diversity = {key: dict(sorted(collections.Counter(r[key] for r in kept).items()))
                      for key in ("modality", "task_type", "domain", "metric")}
-        built = [r for r in ordered if "seconds" in r]
         report = {
             "requested": num_tasks, "kept": len(kept), "candidates": len(ordered),
             "accepted": sum(r["accepted"] for r in ordered),
@@ -209,7 +211,7 @@ class Generator:
             "diversity": diversity,
             "wall_s": round(wall_s, 1),
             "tasks_per_minute": round(len(kept) / max(wall_s / 60, 1e-9), 2),
-            "built_this_run": len(built),
+            "built_this_run": built,
             "rejections": {r["task_id"]: [g["name"] + ": " + g["reason"][:300]
                                           for g in r["gates"] if not g["passed"]]
                            for r in ordered if not r["accepted"]},

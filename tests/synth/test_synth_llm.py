@@ -1,0 +1,192 @@
+"""The `llm` backend driven by a scripted OpenAI-compatible endpoint (how CI runs it).
+
+A tiny local HTTP server replays canned role outputs, told apart by the `ROLE:` line of each
+system prompt. The first Strategist and Developer replies are broken on purpose, so the tests
+see the execute-debug loop feed the failure back and recover; the task that comes out passes
+the same gates as a procedural one and grades through `sandmle_jax.tasks`.
+"""
+
+import http.server
+import importlib.util
+import json
+import pathlib
+import threading
+
+import pytest
+
+from sandmle_jax.synth import chat as chat_lib
+from sandmle_jax.synth import pipeline
+from sandmle_jax.tasks import grading, load_task
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+STRATEGIST = [
+    '```json\n{"domain": "finance", "n_train": 500}\n```',  # out of range: fed back
+    '```json\n{"domain": "finance", "noise": 0.2, "imbalance": 0.1, "missing_rate": 0.0, '
+    '"n_distractors": 1, "cat_cardinality": 4, "nonlinearity": 0.5, "interactions": 1, '
+    '"outlier_rate": 0.0, "n_train": 150}\n```',
+]
+
+DEVELOPER_SCRIPT = r'''
+import json
+import numpy as np
+import pandas as pd
+
+rng = np.random.default_rng(7)
+n_train, n_test = 150, 100
+n = n_train + n_test
+X = rng.standard_normal((n, 4))
+logit = 1.2 * X[:, 0] - 0.8 * X[:, 1] + 0.9 * X[:, 2] ** 2 - 0.9
+p = 1 / (1 + np.exp(-2.5 * logit))
+y = (rng.random(n) < p).astype(int)
+ids = rng.choice(900000, size=n, replace=False) + 100000
+cols = ["income", "debt_ratio", "age", "savings"]
+frame = pd.DataFrame(X.round(4), columns=cols)
+frame.insert(0, "id", ids)
+train = frame.iloc[:n_train].assign(default=y[:n_train])
+test = frame.iloc[n_train:]
+train.to_csv("train.csv", index=False)
+test.to_csv("test.csv", index=False)
+pd.DataFrame({"id": test["id"], "default": y[n_train:]}).to_csv("answers.csv", index=False)
+pd.DataFrame({"id": test["id"], "default": 0.5}).to_csv("sample_submission.csv", index=False)
+pd.DataFrame({"id": test["id"], "default": p[n_train:].round(6)}).to_csv(
+    "gold_submission.csv", index=False)
+json.dump({"feature_kind": "tabular", "feature_columns": cols, "train_targets": ["default"],
+           "submission_columns": ["default"], "output": "probability", "classes": [], "k": 0,
+           "non_negative": False, "rule_parameters": [1.2, -0.8, 0.9, -0.9, 2.5]},
+          open("task_info.json", "w"))
+'''
+DEVELOPER = ["```python\nimport numpyy\n```", f"```python\n{DEVELOPER_SCRIPT}```"]
+
+MLOPS = ['```json\n{"metric": "roc_auc"}\n```\n```python\n'
+         'import os\nimport numpy as np\nimport pandas as pd\n'
+         'pub = os.environ["PUBLIC_DIR"]\n'
+         'train = pd.read_csv(os.path.join(pub, "train.csv"))\n'
+         'gold = pd.read_csv(os.path.join(pub, "gold_submission.csv"))\n'
+         'constant = gold.assign(default=train["default"].mean())\n'
+         'constant.to_csv("constant_submission.csv", index=False)\n'
+         'values = np.random.default_rng(0).permutation(gold["default"].to_numpy())\n'
+         'gold.assign(default=values).to_csv("shuffled_submission.csv", index=False)\n```']
+
+WRITER = ["# Finance: predict default for each loan application\n\n"
+          "Each row is a loan application. Predict the probability that `default` is 1.\n"
+          "Files: train.csv, test.csv, sample_submission.csv. Metric: roc_auc (higher is "
+          "better). Submit `id,default` for every test id.\n"]
+
+
+class ScriptedEndpoint:
+    """Replays canned replies per role; the last reply of a role repeats."""
+
+    def __init__(self, script: dict[str, list[str]], fail_first: int = 0):
+        self.script = {role: list(replies) for role, replies in script.items()}
+        self.requests: list[dict] = []
+        self.fail_first = fail_first
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.requests.append(body)
+                if endpoint.fail_first > 0:
+                    endpoint.fail_first -= 1
+                    return self._send(503, {"error": "warming up"})
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": f"no route {self.path}"})
+                role = body["messages"][0]["content"].splitlines()[0].removeprefix("ROLE: ")
+                replies = endpoint.script[role]
+                content = replies.pop(0) if len(replies) > 1 else replies[0]
+                self._send(200, {"choices": [{"message": {"role": "assistant",
+                                                          "content": content}}]})
+
+            def _send(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _config(base_url):
+    spec = importlib.util.spec_from_file_location("synth_config", ROOT / "configs" / "synth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.backend = "llm"
+    config.seeds = "tabular_binary_auc"
+    config.max_candidates_factor = 1.0
+    config.llm.base_url = base_url
+    config.llm.model = "scripted"
+    return config
+
+
+def test_llm_backend_recovers_through_the_debug_loop_and_passes_the_gates(tmp_path):
+    script = {"data_strategist": STRATEGIST, "ml_developer": DEVELOPER,
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    task = load_task(tmp_path / manifest["tasks"][0]["path"])
+    assert task.spec.generator["backend"] == "llm" and task.spec.metric == "roc_auc"
+    assert task.spec.dna["domain"] == "finance" and task.spec.dna["n_train"] == 150
+    assert (task.public_dir / "description.md").read_text().startswith("# Finance")
+    # The broken replies were fed back: the second Developer request carries the traceback.
+    developer = [r for r in endpoint.requests
+                 if r["messages"][0]["content"].startswith("ROLE: ml_developer")]
+    assert len(developer) == 2
+    assert "No module named 'numpyy'" in developer[1]["messages"][-1]["content"]
+    strategist = [r for r in endpoint.requests
+                  if r["messages"][0]["content"].startswith("ROLE: data_strategist")]
+    assert "n_train=500" in strategist[1]["messages"][-1]["content"]
+    gold = tmp_path / "gold.csv"
+    (tmp_path / "gold.csv").write_text(
+        (task.public_dir / "sample_submission.csv").read_text())
+    assert not grading.grade(task, gold).above_median
+
+
+def test_llm_developer_that_never_works_is_rejected_with_the_reason(tmp_path):
+    script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[:1],
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 0
+    (reason,) = next(iter(report["rejections"].values()))
+    assert "no usable output in 3 attempts" in reason and "numpyy" in reason
+
+
+def test_chat_client_retries_transient_errors_and_names_permanent_ones():
+    with ScriptedEndpoint({"x": ["hello"]}, fail_first=1) as endpoint:
+        client = chat_lib.ChatClient(endpoint.base_url, "m", retries=2)
+        assert client.complete([{"role": "system", "content": "ROLE: x"}]) == "hello"
+        assert len(endpoint.requests) == 2
+        broken = chat_lib.ChatClient(endpoint.base_url.replace("/v1", "/v2"), "m", retries=0)
+        with pytest.raises(chat_lib.ChatError, match="answered 404"):
+            broken.complete([{"role": "system", "content": "ROLE: x"}])
+
+
+def test_fenced_blocks():
+    reply = "text\n```json\n{\"a\": 1}\n```\nmore\n```python\nprint(1)\n```\n"
+    assert chat_lib.fenced(reply, "python") == "print(1)\n"
+    assert chat_lib.fenced(reply, "json") == "{\"a\": 1}\n"
+    assert chat_lib.fenced("no fences") == "no fences"
