@@ -38,7 +38,7 @@ print(RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y).score(X,
 
 def _write_task(public: str) -> None:
     rows = ["f0,f1,f2,f3,y"] + [f"{i % 7},{i % 5},{(i * 3) % 11},{i % 2},{(i % 7 + i % 5) % 2}"
-                                                            for i in range(200)]
+                                for i in range(200)]
     with open(os.path.join(public, "train.csv"), "w") as f:
         f.write("\n".join(rows) + "\n")
 
@@ -67,7 +67,8 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     sandbox = Sandbox()
-    limits = Limits(wall_s=120, memory_bytes=2048 << 20, max_processes=256, workspace_bytes=512 << 20)
+    limits = Limits(wall_s=120, memory_bytes=2048 << 20, max_processes=256,
+                    workspace_bytes=512 << 20)
     py = sys.executable
     with tempfile.TemporaryDirectory() as root:
         public = os.path.join(root, "public")
@@ -95,28 +96,28 @@ def main() -> None:
             with Pool(sandbox, workers=2) as pool:
                 start = time.perf_counter()
                 jobs = [pool.submit(ep.request(code=FIT.format(public=public)), block=True)
-                                for _ in range(args.throughput_runs)]
+                        for _ in range(args.throughput_runs)]
                 assert all(j.result().exit_code == 0 for j in jobs)
                 boxed_rate = args.throughput_runs / (time.perf_counter() - start)
 
     med = statistics.median
     report = {
-            "isolation": sandbox.setup.backend.name,
-            "workspace_quota": ep.quota,
-            "enforcement": sandbox.enforcement(),
-            "cpus_visible": len(os.sched_getaffinity(0)),
-            "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-            "print1_bare_ms": round(1000 * med(bare), 1),
-            "print1_sandbox_argv_ms": round(1000 * med(boxed), 1),
-            "print1_sandbox_code_ms": round(1000 * med(boxed_code), 1),
-            "print1_added_ms_argv": round(1000 * (med(boxed) - med(bare)), 1),
-            "print1_added_ms_code": round(1000 * (med(boxed_code) - med(bare)), 1),
-            "print1_added_ms_argv_min_vs_min": round(1000 * (min(boxed) - min(bare)), 1),
-            "fit_bare_s": round(med(fit_bare), 3),
-            "fit_sandbox_s": round(med(fit_boxed), 3),
-            "fit_ratio": round(med(fit_boxed) / med(fit_bare), 3),
-            "throughput_bare_2proc_per_s": round(bare_rate, 2),
-            "throughput_pool_2workers_per_s": round(boxed_rate, 2),
+        "isolation": sandbox.setup.backend.name,
+        "workspace_quota": ep.quota,
+        "enforcement": sandbox.enforcement(),
+        "cpus_visible": len(os.sched_getaffinity(0)),
+        "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "print1_bare_ms": round(1000 * med(bare), 1),
+        "print1_sandbox_argv_ms": round(1000 * med(boxed), 1),
+        "print1_sandbox_code_ms": round(1000 * med(boxed_code), 1),
+        "print1_added_ms_argv": round(1000 * (med(boxed) - med(bare)), 1),
+        "print1_added_ms_code": round(1000 * (med(boxed_code) - med(bare)), 1),
+        "print1_added_ms_argv_min_vs_min": round(1000 * (min(boxed) - min(bare)), 1),
+        "fit_bare_s": round(med(fit_bare), 3),
+        "fit_sandbox_s": round(med(fit_boxed), 3),
+        "fit_ratio": round(med(fit_boxed) / med(fit_bare), 3),
+        "throughput_bare_2proc_per_s": round(bare_rate, 2),
+        "throughput_pool_2workers_per_s": round(boxed_rate, 2),
     }
     print(json.dumps(report, indent=2))
 

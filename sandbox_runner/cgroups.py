@@ -16,19 +16,19 @@ CONTROLLERS = ("pids", "memory", "cpuacct")  # cpuacct (v1 only) measures CPU of
 
 # File names per (version, controller, purpose).
 _FILES = {
-        ("v1", "pids", "limit"): "pids.max",
-        ("v1", "pids", "events"): "pids.events",
-        ("v1", "memory", "limit"): "memory.limit_in_bytes",
-        ("v1", "memory", "swap"): "memory.memsw.limit_in_bytes",
-        ("v1", "memory", "peak"): "memory.max_usage_in_bytes",
-        ("v1", "memory", "events"): "memory.oom_control",
-        ("v1", "cpuacct", "limit"): "cpuacct.usage",  # no limit: its presence marks the controller
-        ("v2", "pids", "limit"): "pids.max",
-        ("v2", "pids", "events"): "pids.events",
-        ("v2", "memory", "limit"): "memory.max",
-        ("v2", "memory", "swap"): "memory.swap.max",
-        ("v2", "memory", "peak"): "memory.peak",
-        ("v2", "memory", "events"): "memory.events",
+    ("v1", "pids", "limit"): "pids.max",
+    ("v1", "pids", "events"): "pids.events",
+    ("v1", "memory", "limit"): "memory.limit_in_bytes",
+    ("v1", "memory", "swap"): "memory.memsw.limit_in_bytes",
+    ("v1", "memory", "peak"): "memory.max_usage_in_bytes",
+    ("v1", "memory", "events"): "memory.oom_control",
+    ("v1", "cpuacct", "limit"): "cpuacct.usage",  # no limit: its presence marks the controller
+    ("v2", "pids", "limit"): "pids.max",
+    ("v2", "pids", "events"): "pids.events",
+    ("v2", "memory", "limit"): "memory.max",
+    ("v2", "memory", "swap"): "memory.swap.max",
+    ("v2", "memory", "peak"): "memory.peak",
+    ("v2", "memory", "events"): "memory.events",
 }
 _COUNTER = {"pids": "max", "memory": "oom_kill"}
 _serial = itertools.count()
@@ -141,7 +141,9 @@ class ExecGroup:
                 self._write("memory", "limit", str(memory_bytes))
                 controller, path = self._dirs["memory"]
                 if (path / controller.file("swap")).exists():
-                    self._write("memory", "swap", str(memory_bytes if controller.version == "v1" else 0))
+                    # v1 caps memory+swap together; v2 caps swap alone.
+                    swap = memory_bytes if controller.version == "v1" else 0
+                    self._write("memory", "swap", str(swap))
         except BaseException:
             self.remove()
             raise

@@ -31,8 +31,8 @@ class NoLiveEndpoint(ConnectionError):
 
 class Client:
     def __init__(self, endpoints: list[str] | str, token: str | None = None,
-                              dead_cooldown_s: float = 30.0, max_wait_s: float = 0.0,
-                              connect_margin_s: float = 30.0):
+                 dead_cooldown_s: float = 30.0, max_wait_s: float = 0.0,
+                 connect_margin_s: float = 30.0):
         self.endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints)
         if not self.endpoints:
             raise ValueError("Client needs at least one endpoint like http://127.0.0.1:8765")
@@ -51,10 +51,10 @@ class Client:
         return live or ring  # all marked dead: try them all again rather than give up unasked
 
     def _call(self, endpoint: str, method: str, path: str, payload: dict | None,
-                        timeout: float) -> tuple[int, dict, dict]:
+              timeout: float) -> tuple[int, dict, dict]:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(endpoint.rstrip("/") + path, data=data, method=method,
-                                                                          headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json"})
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
@@ -76,7 +76,8 @@ class Client:
             busy, retry_after = [], 1.0
             for endpoint in self._order():
                 try:
-                    code, body, headers = self._call(endpoint, "POST", "/run", req.to_dict(), timeout)
+                    code, body, headers = self._call(endpoint, "POST", "/run", req.to_dict(),
+                                                     timeout)
                 except (OSError, http.client.HTTPException) as e:
                     failures[endpoint] = repr(e)
                     self._dead_until[endpoint] = time.monotonic() + self.dead_cooldown_s
@@ -89,7 +90,8 @@ class Client:
                     retry_after = max(retry_after, float(headers.get("Retry-After", 1)))
                     continue
                 if code in (400, 403, 413):
-                    raise ValueError(f"{endpoint} rejected the request ({code}): {body.get('error')}")
+                    raise ValueError(f"{endpoint} rejected the request ({code}): "
+                                     f"{body.get('error')}")
                 if code == 401:
                     raise PermissionError(f"{endpoint}: {body.get('error')}")
                 failures[endpoint] = f"HTTP {code}: {body.get('error')}"

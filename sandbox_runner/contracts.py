@@ -23,7 +23,7 @@ class Isolation(enum.IntEnum):
                 return cls[value.upper()]
             except KeyError:
                 raise ValueError(f"unknown isolation level {value!r}: use one of "
-                                                 f"{[m.name.lower() for m in cls]}") from None
+                                 f"{[m.name.lower() for m in cls]}") from None
         return cls(value)
 
 
@@ -51,7 +51,7 @@ class Limits:
                 raise ValueError(f"Limits.{field.name} must be a positive number, got {value!r}")
         if self.output_bytes < 64:
             raise ValueError(f"Limits.output_bytes must be >= 64 to keep a head and a tail, "
-                                             f"got {self.output_bytes}")
+                             f"got {self.output_bytes}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,8 +89,8 @@ class ExecRequest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"workdir": self.workdir, "argv": list(self.argv), "code": self.code,
-                        "readonly_mounts": list(self.readonly_mounts), "limits": self.limits.to_dict(),
-                        "env": dict(self.env)}
+                "readonly_mounts": list(self.readonly_mounts), "limits": self.limits.to_dict(),
+                "env": dict(self.env)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExecRequest":
@@ -143,5 +143,5 @@ def _known_fields(cls, data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__} got unknown fields {sorted(unknown)}; "
-                                         f"known: {sorted(names)}")
+                         f"known: {sorted(names)}")
     return dict(data)

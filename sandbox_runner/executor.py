@@ -29,7 +29,7 @@ GATE = 'read _ || exit 111; exec "$@" </dev/null'
 KILL_GRACE_S = 1.0  # between SIGTERM and SIGKILL when the wall clock runs out
 WORKSPACE_POLL_S = 0.1  # how often the workspace size is checked when no kernel quota holds it
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                              "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
+               "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,25 +47,25 @@ def enforcement(setup: Setup) -> dict[str, str]:
     """For each limit, the mechanism that enforces it here ('' when nothing does)."""
     has = setup.controllers
     return {
-            "wall_s": "timer + pid namespace" if setup.backend.level > 0 else "timer + process group",
-            "cpu_s": "RLIMIT_CPU (per process)",
-            "memory_bytes": "memory cgroup" if "memory" in has else "RLIMIT_AS (per process)",
-            "max_processes": ("pids cgroup" if "pids" in has else
-                                                "RLIMIT_NPROC (per user)" if setup.euid != 0 else ""),
-            "file_size_bytes": "RLIMIT_FSIZE",
-            "open_files": "RLIMIT_NOFILE",
-            "workspace_bytes": "tmpfs quota where the workspace is one, else polling",
-            "output_bytes": "head+tail capture",
-            "cpus": "thread-count environment variables",
+        "wall_s": "timer + pid namespace" if setup.backend.level > 0 else "timer + process group",
+        "cpu_s": "RLIMIT_CPU (per process)",
+        "memory_bytes": "memory cgroup" if "memory" in has else "RLIMIT_AS (per process)",
+        "max_processes": ("pids cgroup" if "pids" in has else
+                          "RLIMIT_NPROC (per user)" if setup.euid != 0 else ""),
+        "file_size_bytes": "RLIMIT_FSIZE",
+        "open_files": "RLIMIT_NOFILE",
+        "workspace_bytes": "tmpfs quota where the workspace is one, else polling",
+        "output_bytes": "head+tail capture",
+        "cpus": "thread-count environment variables",
     }
 
 
 def sandbox_env(setup: Setup, req: ExecRequest) -> dict[str, str]:
     threads = str(req.limits.cpus)
     env = {"PATH": f"{os.path.dirname(setup.interpreter)}:/usr/local/bin:/usr/bin:/bin",
-                  "HOME": req.workdir, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                  "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib",
-                  "XDG_CACHE_HOME": "/tmp/.cache"}
+           "HOME": req.workdir, "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib",
+           "XDG_CACHE_HOME": "/tmp/.cache"}
     env.update({name: threads for name in THREAD_VARS})
     env.update(dict(req.env))
     return env
@@ -75,7 +75,7 @@ def _check_request(req: ExecRequest) -> None:
     for path in (req.workdir, *req.readonly_mounts):
         if not os.path.isabs(path) or not os.path.isdir(path):
             raise ValueError(f"{path!r} is not an absolute path to an existing directory; "
-                                              f"workdir and readonly_mounts must be such directories")
+                             f"workdir and readonly_mounts must be such directories")
 
 
 def _workspace_has_quota(workdir: str, limit: int) -> bool:
@@ -109,7 +109,7 @@ def disk_usage(root: str) -> int:
 def _apply_rlimits(pid: int, limits: Limits, setup: Setup) -> None:
     cpu = math.ceil(limits.cpu_s)
     wanted = {resource.RLIMIT_CPU: (cpu, cpu + 1), resource.RLIMIT_FSIZE: limits.file_size_bytes,
-                        resource.RLIMIT_NOFILE: limits.open_files, resource.RLIMIT_CORE: 0}
+              resource.RLIMIT_NOFILE: limits.open_files, resource.RLIMIT_CORE: 0}
     if "memory" not in setup.controllers:
         wanted[resource.RLIMIT_AS] = limits.memory_bytes
     if "pids" not in setup.controllers and setup.euid != 0:
@@ -136,9 +136,9 @@ def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = Non
         program = seccomp.filter_program() if setup.backend.takes_seccomp else None
         seccomp_fd = _readable_fd(program) if program else None
         plan = Plan(argv=tuple(argv), workdir=req.workdir,
-                                readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
-                                env=env, interpreter_roots=setup.interpreter_roots,
-                                tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd)
+                    readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
+                    env=env, interpreter_roots=setup.interpreter_roots,
+                    tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd)
         command = setup.backend.wrap(plan)
         host_env = {"PATH": "/usr/bin:/bin"} if setup.backend.sets_env_itself else env
         group = ExecGroup(setup.controllers, req.limits.memory_bytes, req.limits.max_processes)
@@ -202,14 +202,14 @@ def _kill_tree(proc: subprocess.Popen, group: ExecGroup, sig: int, wrapped: bool
 
 
 def _supervise(setup: Setup, req: ExecRequest, command: list[str], host_env: dict[str, str],
-                              group: ExecGroup, cancel: threading.Event | None,
-                              seccomp_fd: int | None) -> ExecResult:
+               group: ExecGroup, cancel: threading.Event | None,
+               seccomp_fd: int | None) -> ExecResult:
     limits = req.limits
     start = time.monotonic()
     proc = subprocess.Popen(["/bin/sh", "-c", GATE, "sandbox-gate", *command],
-                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                    start_new_session=True, cwd=req.workdir, env=host_env,
-                                                    pass_fds=() if seccomp_fd is None else (seccomp_fd,))
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, cwd=req.workdir, env=host_env,
+                            pass_fds=() if seccomp_fd is None else (seccomp_fd,))
     pidfd = None
     try:
         try:
@@ -225,7 +225,7 @@ def _supervise(setup: Setup, req: ExecRequest, command: list[str], host_env: dic
         outputs = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
         polling = not _workspace_has_quota(req.workdir, limits.workspace_bytes)
         status, usage, ended_by = _watch(proc, pidfd, outputs, group, req, polling, start, cancel,
-                                                                          wrapped=setup.backend.level > 0)
+                                         wrapped=setup.backend.level > 0)
         quota = f"polling every {WORKSPACE_POLL_S} s" if polling else "tmpfs quota"
     finally:
         if pidfd is not None:
@@ -271,8 +271,8 @@ def _watch(proc, pidfd, outputs, group, req, polling, start, cancel, wrapped):
                     if disk_usage(req.workdir) > limits.workspace_bytes:
                         ended_by = "workspace_bytes"
                 if ended_by is not None:
-                    _kill_tree(proc, group, signal.SIGTERM if ended_by == "wall_s" else signal.SIGKILL,
-                                          wrapped)
+                    first = signal.SIGTERM if ended_by == "wall_s" else signal.SIGKILL
+                    _kill_tree(proc, group, first, wrapped)
                     kill_at = now + (KILL_GRACE_S if ended_by == "wall_s" else 0.0)
             elif now >= kill_at:
                 _kill_tree(proc, group, signal.SIGKILL, wrapped)
@@ -301,8 +301,8 @@ def _pump(fd: int, sink: HeadTail, sel: selectors.BaseSelector) -> None:
 
 
 def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_rusage,
-                        ended_by: str | None, group: ExecGroup, wall: float, stdout: HeadTail,
-                        stderr: HeadTail, quota: str) -> ExecResult:
+            ended_by: str | None, group: ExecGroup, wall: float, stdout: HeadTail,
+            stderr: HeadTail, quota: str) -> ExecResult:
     """Name what ended the run; wrappers report a child's death by signal N as exit 128+N."""
     limits = req.limits
     code = os.waitstatus_to_exitcode(status)
@@ -315,7 +315,7 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
     if group.hit("memory") or (code != 0 and "MemoryError" in stderr.text()[-4096:]):
         hits.append("memory_bytes")
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= 0.9 * limits.cpu_s
-                                                                  and not ended_by):
+                                   and not ended_by):
         hits.append("cpu_s")
     # Python ignores SIGXFSZ, so there the limit shows as EFBIG ("File too large").
     if code == -signal.SIGXFSZ or (code != 0 and "File too large" in stderr.text()[-4096:]):
@@ -341,10 +341,10 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
     mechanisms = dict(enforcement(setup), workspace_bytes=quota)
     enforced = tuple(f"{name}={how}" for name, how in mechanisms.items() if how)
     return ExecResult(exit_code=code, stdout_tail=stdout.text(), stderr_tail=stderr.text(),
-                                        wall_s=round(wall, 4), cpu_s=round(cpu, 4), peak_rss=int(peak),
-                                        timed_out=ended_by == "wall_s", killed_by=killed_by,
-                                        isolation=setup.backend.name, limits_hit=tuple(dict.fromkeys(hits)),
-                                        enforced=enforced, stdout_bytes=stdout.total, stderr_bytes=stderr.total)
+                      wall_s=round(wall, 4), cpu_s=round(cpu, 4), peak_rss=int(peak),
+                      timed_out=ended_by == "wall_s", killed_by=killed_by,
+                      isolation=setup.backend.name, limits_hit=tuple(dict.fromkeys(hits)),
+                      enforced=enforced, stdout_bytes=stdout.total, stderr_bytes=stderr.total)
 
 
 def _signal_name(number: int) -> str:

@@ -48,14 +48,14 @@ class Pool:
         self._closed = False
         self._lock = threading.Lock()
         self.stats = {"submitted": 0, "completed": 0, "failed": 0, "rejected": 0, "cancelled": 0,
-                                    "running": 0, "busy_s": 0.0}
+                      "running": 0, "busy_s": 0.0}
         self._threads = [threading.Thread(target=self._work, name=f"sandbox-pool-{i}", daemon=True)
-                                          for i in range(self.workers)]
+                         for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
 
     def submit(self, req: ExecRequest, block: bool = False, timeout: float | None = None
-                          ) -> Execution:
+               ) -> Execution:
         """Queue `req`; PoolFull if the queue stays full (immediately unless `block`)."""
         if self._closed:
             raise PoolClosed("the pool is shut down")
@@ -65,7 +65,7 @@ class Pool:
         except queue.Full:
             self._count("rejected")
             raise PoolFull(f"{self._queue.maxsize} requests already wait for {self.workers} "
-                                          f"workers; retry later") from None
+                           f"workers; retry later") from None
         self._count("submitted")
         return job
 
@@ -109,7 +109,7 @@ class Pool:
     def snapshot(self) -> dict:
         with self._lock:
             return dict(self.stats, queued=self._queue.qsize(), workers=self.workers,
-                                    isolation=self.sandbox.setup.backend.name)
+                        isolation=self.sandbox.setup.backend.name)
 
     def close(self) -> None:
         """Stop accepting work, finish what is queued, and join the workers."""

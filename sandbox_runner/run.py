@@ -16,19 +16,20 @@ from sandbox_runner.sandbox import Sandbox
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sandbox_runner.run", description=__doc__,
-                                                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--public", action="append", default=[], metavar="DIR",
-                                  help="read-only directory for the program (repeatable), e.g. a task's public/")
+                   help="read-only directory for the program (repeatable), e.g. a task's public/")
     p.add_argument("--workspace", required=True, metavar="DIR",
-                                  help="writable working directory (created if missing)")
+                   help="writable working directory (created if missing)")
     p.add_argument("--backend", default="auto", help="auto, bwrap, unshare or rlimits")
-    p.add_argument("--min-isolation", default="rlimits", help="fail below: rlimits, namespaces, bwrap")
+    p.add_argument("--min-isolation", default="rlimits",
+                   help="fail below this level: rlimits, namespaces or bwrap")
     p.add_argument("--interpreter", default=sys.executable, help="the Python used for agent code")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                                  help="environment variable for the program (repeatable)")
+                   help="environment variable for the program (repeatable)")
     for field in dataclasses.fields(Limits):
         p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default),
-                                      default=field.default, help=f"limit (default {field.default})")
+                       default=field.default, help=f"limit (default {field.default})")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
     return p
 
@@ -48,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(workspace, exist_ok=True)
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
     sandbox = Sandbox(backend=args.backend, min_isolation=args.min_isolation,
-                                        interpreter=args.interpreter)
+                      interpreter=args.interpreter)
     request = ExecRequest(workdir=workspace, argv=tuple(command), limits=limits, env=env,
-                                                readonly_mounts=tuple(os.path.abspath(p) for p in args.public))
+                          readonly_mounts=tuple(os.path.abspath(p) for p in args.public))
     print(json.dumps(sandbox.run(request).to_dict(), indent=2))
     return 0
 

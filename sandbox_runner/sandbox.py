@@ -27,18 +27,18 @@ class Sandbox:
     """
 
     def __init__(self, backend: str = "auto", min_isolation: str | Isolation = Isolation.RLIMITS,
-                              interpreter: str = sys.executable, use_cgroups: bool = True):
+                 interpreter: str = sys.executable, use_cgroups: bool = True):
         self.min_isolation = Isolation.parse(min_isolation)
         self.probe_failures: dict[str, str] = {}
         chosen = self._choose(backend)
         controllers, self.cgroup_problems = cgroups.detect() if use_cgroups else ({}, {})
         self.setup = executor.Setup(
-                backend=chosen, controllers=controllers, interpreter=interpreter,
-                interpreter_roots=backends.interpreter_roots(interpreter), euid=os.geteuid())
+            backend=chosen, controllers=controllers, interpreter=interpreter,
+            interpreter_roots=backends.interpreter_roots(interpreter), euid=os.geteuid())
         if chosen.level == Isolation.RLIMITS:
-            message = ("sandbox_runner: NO ISOLATION. Agent code runs as this user with only resource "
-                                  f"limits; it can read any file this user can and reach the network. "
-                                  f"Why stronger backends failed: {self.probe_failures}")
+            message = ("sandbox_runner: NO ISOLATION. Agent code runs as this user with only "
+                       "resource limits; it can read any file this user can and reach the "
+                       f"network. Why stronger backends failed: {self.probe_failures}")
             warnings.warn(message, stacklevel=2)
             log.warning(message)
         self._lock = threading.Lock()
@@ -47,7 +47,7 @@ class Sandbox:
     def _choose(self, name: str) -> backends.Backend:
         if name != "auto" and name not in backends.REGISTRY:
             raise ValueError(f"unknown sandbox backend {name!r}: use 'auto' or one of "
-                                              f"{sorted(backends.REGISTRY)}")
+                             f"{sorted(backends.REGISTRY)}")
         candidates = backends.best_first() if name == "auto" else [backends.REGISTRY[name]]
         for candidate in candidates:
             if candidate.level < self.min_isolation:
@@ -57,9 +57,9 @@ class Sandbox:
                 return candidate
             self.probe_failures[candidate.name] = reason
         raise SandboxUnavailable(
-                f"no backend gives isolation >= {self.min_isolation.name.lower()} here "
-                f"(tried {[c.name for c in candidates]}): {self.probe_failures}. Run "
-                f"`python -m sandbox_runner.doctor` for details, or lower min_isolation.")
+            f"no backend gives isolation >= {self.min_isolation.name.lower()} here "
+            f"(tried {[c.name for c in candidates]}): {self.probe_failures}. Run "
+            f"`python -m sandbox_runner.doctor` for details, or lower min_isolation.")
 
     @property
     def isolation(self) -> Isolation:

@@ -115,7 +115,7 @@ def make_handler(service: Service) -> type[http.server.BaseHTTPRequestHandler]:
 
 
 def make_server(pool: Pool, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                                root: str | None = None) -> http.server.ThreadingHTTPServer:
+                root: str | None = None) -> http.server.ThreadingHTTPServer:
     """A ready server (port 0 picks a free one: see `server.server_address`)."""
     server = http.server.ThreadingHTTPServer((host, port), make_handler(Service(pool, token, root)))
     server.daemon_threads = True
@@ -124,13 +124,13 @@ def make_server(pool: Pool, host: str = "127.0.0.1", port: int = 0, token: str |
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m sandbox_runner.serve", description=__doc__,
-                                                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     p.add_argument("--queue-size", type=int, default=None, help="waiting requests before 429")
     p.add_argument("--token", default=os.environ.get("SANDBOX_RUNNER_TOKEN"),
-                                  help="require `Authorization: Bearer TOKEN` (env SANDBOX_RUNNER_TOKEN)")
+                   help="require `Authorization: Bearer TOKEN` (env SANDBOX_RUNNER_TOKEN)")
     p.add_argument("--root", default=None, help="only serve workspaces and mounts under this dir")
     p.add_argument("--backend", default="auto")
     p.add_argument("--min-isolation", default=Isolation.RLIMITS.name.lower())
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(pool, args.host, args.port, args.token, args.root)
     host, port = server.server_address[:2]
     print(f"sandbox_runner serving on http://{host}:{port} with {args.workers} workers, "
-              f"isolation {sandbox.setup.backend.name}", flush=True)
+          f"isolation {sandbox.setup.backend.name}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

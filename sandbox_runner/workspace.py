@@ -35,7 +35,7 @@ def can_mount_tmpfs() -> str | None:
     probe = tempfile.mkdtemp(prefix="sandbox_runner-mountprobe-")
     try:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
-                                                    capture_output=True, text=True)
+                              capture_output=True, text=True)
         if done.returncode != 0:
             return f"mount -t tmpfs failed: {done.stderr.strip()}"
         subprocess.run(["umount", probe], check=True)
@@ -54,7 +54,7 @@ class Episode:
     """
 
     def __init__(self, public_dir: str | os.PathLike, runner: Runner, limits: Limits = Limits(),
-                              root: str | None = None, quota: str = "auto"):
+                 root: str | None = None, quota: str = "auto"):
         self.public_dir = pathlib.Path(public_dir).resolve()
         if not self.public_dir.is_dir():
             raise ValueError(f"public_dir {public_dir} is not a directory; pass the task's public/")
@@ -69,18 +69,18 @@ class Episode:
         self.mounted = False
         if quota == "tmpfs" or (quota == "auto" and can_mount_tmpfs() is None):
             subprocess.run(["mount", "-t", "tmpfs", "-o",
-                                            f"size={limits.workspace_bytes},mode=0755,nosuid,nodev",
-                                            "tmpfs", str(self.workspace)], check=True, capture_output=True)
+                            f"size={limits.workspace_bytes},mode=0755,nosuid,nodev",
+                            "tmpfs", str(self.workspace)], check=True, capture_output=True)
             self.mounted = True
         self.quota = "tmpfs" if self.mounted else "poll"
         # An episode dropped without close() still unmounts and deletes its workspace.
         self._cleanup = weakref.finalize(self, _remove_workspace, self.workspace, self.mounted)
 
     def request(self, code: str | None = None, argv: tuple[str, ...] = (),
-                            limits: Limits | None = None, env: dict[str, str] | None = None) -> ExecRequest:
+                limits: Limits | None = None, env: dict[str, str] | None = None) -> ExecRequest:
         return ExecRequest(workdir=str(self.workspace), argv=tuple(argv), code=code,
-                                              readonly_mounts=(str(self.public_dir),), limits=limits or self.limits,
-                                              env=tuple((env or {}).items()))
+                           readonly_mounts=(str(self.public_dir),), limits=limits or self.limits,
+                           env=tuple((env or {}).items()))
 
     def run_code(self, code: str, limits: Limits | None = None) -> ExecResult:
         """One step: `code` written to a fresh file, run as a new process in the workspace."""
@@ -109,7 +109,8 @@ def _remove_workspace(workspace: pathlib.Path, mounted: bool) -> None:
     shutil.rmtree(workspace, ignore_errors=True)
 
 
-def read_workspace_file(workspace: str | os.PathLike, name: str, max_bytes: int = 256 << 20) -> bytes:
+def read_workspace_file(workspace: str | os.PathLike, name: str,
+                        max_bytes: int = 256 << 20) -> bytes:
     """The bytes of workspace/name, for a trusted reader (the grader).
 
     Rejects absolute names, `..`, any symlink on the way, anything but a regular file, hard
@@ -127,7 +128,8 @@ def read_workspace_file(workspace: str | os.PathLike, name: str, max_bytes: int 
             try:
                 child = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
             except OSError as e:
-                raise UnsafeWorkspaceFile(f"{name!r}: {part!r} is not a plain directory ({e.strerror})")
+                raise UnsafeWorkspaceFile(
+                    f"{name!r}: {part!r} is not a plain directory ({e.strerror})") from None
             os.close(fd)
             fd = child
         try:
@@ -136,7 +138,7 @@ def read_workspace_file(workspace: str | os.PathLike, name: str, max_bytes: int 
             if isinstance(e, FileNotFoundError):
                 raise
             raise UnsafeWorkspaceFile(f"{name!r} cannot be opened safely ({e.strerror}): "
-                                                                "a symlink or special file?") from None
+                                      "a symlink or special file?") from None
     finally:
         os.close(fd)
     with os.fdopen(file_fd, "rb") as f:
@@ -144,7 +146,8 @@ def read_workspace_file(workspace: str | os.PathLike, name: str, max_bytes: int 
         if not stat.S_ISREG(st.st_mode):
             raise UnsafeWorkspaceFile(f"{name!r} is not a regular file")
         if st.st_nlink != 1:
-            raise UnsafeWorkspaceFile(f"{name!r} has {st.st_nlink} hard links; refusing a planted link")
+            raise UnsafeWorkspaceFile(
+                f"{name!r} has {st.st_nlink} hard links; refusing a planted link")
         if st.st_size > max_bytes:
             raise UnsafeWorkspaceFile(f"{name!r} is {st.st_size} bytes, over the {max_bytes} cap")
         return f.read(max_bytes + 1)[:max_bytes]

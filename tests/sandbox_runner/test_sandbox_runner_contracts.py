@@ -27,11 +27,11 @@ def test_request_needs_exactly_one_of_argv_and_code():
 
 def test_request_and_result_survive_a_json_round_trip():
     req = ExecRequest(workdir="/w", code="print(1)", readonly_mounts=("/p",),
-                                        limits=Limits(wall_s=3, cpus=2), env={"A": "1"})
+                      limits=Limits(wall_s=3, cpus=2), env={"A": "1"})
     assert ExecRequest.from_dict(json.loads(json.dumps(req.to_dict()))) == req
     res = ExecResult(exit_code=-9, stdout_tail="a", stderr_tail="b", wall_s=1.5, cpu_s=0.5,
-                                      peak_rss=10, timed_out=True, killed_by="wall_s", isolation="bwrap",
-                                      limits_hit=("wall_s", "max_processes"), enforced=("wall_s=timer",))
+                     peak_rss=10, timed_out=True, killed_by="wall_s", isolation="bwrap",
+                     limits_hit=("wall_s", "max_processes"), enforced=("wall_s=timer",))
     assert ExecResult.from_dict(json.loads(json.dumps(res.to_dict()))) == res
 
 
@@ -58,7 +58,7 @@ def test_head_tail_keeps_exactly_the_first_and_last_bytes(limit):
         pos += step
     head, tail = limit // 2, limit - limit // 2
     expected = (data[:head] + f"\n[... {len(data) - limit} bytes omitted ...]\n".encode()
-                            + data[-tail:])
+                + data[-tail:])
     assert capture.text() == expected.decode()
     assert capture.total == len(data)
 

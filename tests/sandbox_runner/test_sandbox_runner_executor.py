@@ -37,11 +37,12 @@ class _nothing:
 
 def run(sandbox, workdir, code, **limits):
     return sandbox.run(ExecRequest(workdir=str(workdir), code=code,
-                                                                  limits=Limits(**{**FAST.to_dict(), **limits})))
+                                   limits=Limits(**{**FAST.to_dict(), **limits})))
 
 
 def test_stdout_stderr_exit_code_and_isolation_are_reported(sandbox, tmp_path):
-    result = run(sandbox, tmp_path, "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)")
+    code = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"
+    result = run(sandbox, tmp_path, code)
     assert (result.exit_code, result.stdout_tail, result.stderr_tail) == (3, "out\n", "err\n")
     assert result.isolation == sandbox.setup.backend.name
     assert result.killed_by is None and not result.timed_out
@@ -49,7 +50,8 @@ def test_stdout_stderr_exit_code_and_isolation_are_reported(sandbox, tmp_path):
 
 
 def test_code_runs_as_a_fresh_process_in_the_workspace_which_persists(sandbox, tmp_path):
-    first = run(sandbox, tmp_path, "import os\nprint(os.getcwd())\nopen('state.txt','w').write('42')\nX=1")
+    code = "import os\nprint(os.getcwd())\nopen('state.txt','w').write('42')\nX=1"
+    first = run(sandbox, tmp_path, code)
     assert first.stdout_tail.strip() == str(tmp_path)
     second = run(sandbox, tmp_path, "print(open('state.txt').read(), 'X' in globals())")
     assert second.stdout_tail.strip() == "42 False"
@@ -57,14 +59,15 @@ def test_code_runs_as_a_fresh_process_in_the_workspace_which_persists(sandbox, t
 
 def test_argv_requests_run_commands(sandbox, tmp_path):
     result = sandbox.run(ExecRequest(workdir=str(tmp_path), argv=("sh", "-c", "echo $((6*7))"),
-                                                                      limits=FAST))
+                                     limits=FAST))
     assert result.stdout_tail == "42\n"
 
 
 def test_environment_is_cleared_and_thread_counts_follow_cpus(sandbox, tmp_path, monkeypatch):
     monkeypatch.setenv("SANDBOX_RUNNER_HOST_SECRET", "hunter2")
-    result = sandbox.run(ExecRequest(workdir=str(tmp_path), limits=Limits(cpus=3), env={"MINE": "yes"},
-                                                                      code="import os; print(dict(os.environ))"))
+    result = sandbox.run(ExecRequest(workdir=str(tmp_path), limits=Limits(cpus=3),
+                                     env={"MINE": "yes"},
+                                     code="import os; print(dict(os.environ))"))
     env = eval(result.stdout_tail)
     assert "SANDBOX_RUNNER_HOST_SECRET" not in env and env["MINE"] == "yes"
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
@@ -72,9 +75,9 @@ def test_environment_is_cleared_and_thread_counts_follow_cpus(sandbox, tmp_path,
 
 def test_wall_clock_sends_sigterm_then_sigkill_to_the_tree(sandbox, tmp_path):
     code = ("import signal, subprocess, sys, time\n"
-                    "signal.signal(signal.SIGTERM, lambda *a: (print('term', flush=True), sys.exit(7)))\n"
-                    "subprocess.Popen(['sleep', '1000'])\n"
-                    "print('ready', flush=True)\ntime.sleep(1000)\n")
+            "signal.signal(signal.SIGTERM, lambda *a: (print('term', flush=True), sys.exit(7)))\n"
+            "subprocess.Popen(['sleep', '1000'])\n"
+            "print('ready', flush=True)\ntime.sleep(1000)\n")
     start = time.monotonic()
     result = run(sandbox, tmp_path, code, wall_s=1.5)
     assert time.monotonic() - start < 6
@@ -103,15 +106,15 @@ def test_file_size_limit_stops_a_large_file(sandbox, tmp_path):
 
 def test_open_files_limit_applies(sandbox, tmp_path):
     code = ("import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
-                    "fs = []\ntry:\n    while True: fs.append(open('/dev/null'))\n"
-                    "except OSError as e: print(e.errno)\n")
+            "fs = []\ntry:\n    while True: fs.append(open('/dev/null'))\n"
+            "except OSError as e: print(e.errno)\n")
     result = run(sandbox, tmp_path, code, open_files=50)
     assert result.stdout_tail.split("\n")[:2] == ["(50, 50)", "24"]  # EMFILE
 
 
 def test_peak_memory_and_cpu_time_are_measured(sandbox, tmp_path):
     code = ("import time\nb = bytearray(200 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
-                    "t = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n")
+            "t = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n")
     result = run(sandbox, tmp_path, code)
     assert result.exit_code == 0
     assert 200 << 20 <= result.peak_rss < 400 << 20
@@ -140,5 +143,6 @@ def test_no_isolation_warns_loudly():
 
 def test_a_custom_interpreter_runs_code(tmp_path):
     sandbox = Sandbox(interpreter=sys.executable)
-    result = sandbox.run(ExecRequest(workdir=str(tmp_path), code="import sys; print(sys.executable)"))
+    code = "import sys; print(sys.executable)"
+    result = sandbox.run(ExecRequest(workdir=str(tmp_path), code=code))
     assert result.stdout_tail.strip() == sys.executable

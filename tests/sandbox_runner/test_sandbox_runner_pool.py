@@ -52,10 +52,11 @@ def test_full_queue_is_backpressure_not_buffering(sandbox, tmp_path):
 
 def test_async_cancellation_kills_the_process_tree(sandbox, tmp_path):
     code = ("import subprocess, time\nsubprocess.Popen(['sh', '-c', 'while :; do echo x >> beat; "
-                    "sleep 0.02; done'])\ntime.sleep(60)\n")
+            "sleep 0.02; done'])\ntime.sleep(60)\n")
 
     async def main(pool):
-        results = await asyncio.gather(*(pool.arun(_req(tmp_path, f"print({i})")) for i in range(4)))
+        runs = [pool.arun(_req(tmp_path, f"print({i})")) for i in range(4)]
+        results = await asyncio.gather(*runs)
         assert [r.stdout_tail for r in results] == ["0\n", "1\n", "2\n", "3\n"]
         task = asyncio.ensure_future(pool.arun(_req(tmp_path, code)))
         await asyncio.sleep(1.0)
@@ -95,17 +96,18 @@ def _host_state(sandbox):
     tag = f"sandbox_runner-{me}-"
     groups = [p for c in sandbox.setup.controllers.values() for p in c.base.glob(tag + "*")]
     return {"fds": len(os.listdir("/proc/self/fd")), "children": children,
-                    "temp_dirs": len(os.listdir(tempfile.gettempdir())),
-                    "cgroups": len(groups), "threads": threading.active_count()}
+            "temp_dirs": len(os.listdir(tempfile.gettempdir())),
+            "cgroups": len(groups), "threads": threading.active_count()}
 
 
 def _leak_check(sandbox, tmp_path, executions):
     codes = ["print(1)", "import os; os._exit(3)", "import sys; sys.stderr.write('e' * 100000)",
-                      "import os\nif os.fork() == 0:\n    import time; time.sleep(30)\n"]
+             "import os\nif os.fork() == 0:\n    import time; time.sleep(30)\n"]
     with Pool(sandbox, workers=2, queue_size=8) as pool:
         pool.run(_req(tmp_path, "print(0)"))
         before = _host_state(sandbox)
-        jobs = [pool.submit(_req(tmp_path, codes[i % len(codes)]), block=True) for i in range(executions)]
+        jobs = [pool.submit(_req(tmp_path, codes[i % len(codes)]), block=True)
+                for i in range(executions)]
         results = [j.result() for j in jobs]
         after = _host_state(sandbox)
     assert [r.exit_code for r in results[:4]] == [0, 3, 0, 0]
@@ -122,7 +124,7 @@ def private_tempdir(tmp_path, monkeypatch):
 
 
 def test_no_leaked_processes_fds_temp_dirs_or_cgroups_after_200_runs(sandbox, tmp_path,
-                                                                                                                                      private_tempdir):
+                                                                     private_tempdir):
     _leak_check(sandbox, tmp_path, 200)
     assert os.listdir(private_tempdir) == []
 

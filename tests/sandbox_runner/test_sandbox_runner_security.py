@@ -22,7 +22,7 @@ from sandbox_runner.sandbox import Sandbox
 from sandbox_runner.workspace import Episode, UnsafeWorkspaceFile, read_workspace_file
 
 SAFE = Limits(wall_s=20, cpu_s=20, memory_bytes=512 << 20, max_processes=64,
-                            file_size_bytes=128 << 20, workspace_bytes=256 << 20, output_bytes=4096)
+              file_size_bytes=128 << 20, workspace_bytes=256 << 20, output_bytes=4096)
 SECRET = "label-7f3a-HIDDEN"
 
 
@@ -69,7 +69,8 @@ def test_reads_outside_public_and_workspace_fail(episode, task, monkeypatch):
     host_home = os.path.expanduser("~")
     code = f"""
 import glob, os
-tries = [{str(task / 'private' / 'answers.csv')!r}, {str(task / 'public')!r} + '/../private/answers.csv',
+tries = [{str(task / 'private' / 'answers.csv')!r},
+         {str(task / 'public')!r} + '/../private/answers.csv',
          '/proc/{os.getpid()}/environ', '/proc/{os.getppid()}/environ', '/etc/shadow']
 for path in tries:
     try:
@@ -90,7 +91,8 @@ print('home', sorted(os.listdir({host_home!r})) if os.path.isdir({host_home!r}) 
     home_line = [l for l in result.stdout_tail.splitlines() if l.startswith("home")][0]
     roots = episode.runner.sandbox.setup.interpreter_roots
     visible = eval(home_line[5:]) or []
-    allowed = {os.path.relpath(r, host_home).split("/")[0] for r in roots if r.startswith(host_home + "/")}
+    allowed = {os.path.relpath(r, host_home).split("/")[0] for r in roots
+               if r.startswith(host_home + "/")}
     assert set(visible) <= allowed  # only the path down to the interpreter, nothing else of home
 
 
@@ -130,12 +132,14 @@ def _accept(server, accepted):
 def test_fork_bomb_is_contained_by_the_pids_limit(episode, sandbox):
     if not sandbox.enforcement()["max_processes"]:
         pytest.fail("no process limit is enforceable here; the fork bomb was NOT run")
-    probe = episode.run_code("import threading, time\nts = [threading.Thread(target=time.sleep, args=(2,)) "
-                                                      "for _ in range(40)]\nfor t in ts: t.start()\n",
-                                                      limits=Limits(**{**SAFE.to_dict(), "max_processes": 16}))
+    probe = episode.run_code("import threading, time\n"
+                             "ts = [threading.Thread(target=time.sleep, args=(2,)) "
+                             "for _ in range(40)]\nfor t in ts: t.start()\n",
+                             limits=Limits(**{**SAFE.to_dict(), "max_processes": 16}))
     if "max_processes" not in probe.limits_hit or probe.exit_code == 0:
         pytest.fail(f"the process limit did not hold in the probe ({probe}); fork bomb NOT run")
-    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    bomb = ("import os\nwhile True:\n    try:\n        os.fork()\n"
+            "    except OSError:\n        pass\n")
     result = episode.run_code(bomb, limits=Limits(**{**SAFE.to_dict(), "wall_s": 3}))
     assert result.timed_out and "max_processes" in result.limits_hit
     assert _leftover_groups(sandbox) == []
@@ -145,8 +149,9 @@ def test_memory_bomb_is_killed_by_the_memory_limit(episode, sandbox):
     if sandbox.enforcement()["memory_bytes"] != "memory cgroup":
         pytest.fail("no memory cgroup here; the memory bomb was NOT run")
     touch = ("chunks = []\nfor _ in range({n}):\n    b = bytearray(16 << 20)\n"
-                      "    b[::4096] = b'x' * len(b[::4096])\n    chunks.append(b)\nprint('survived')\n")
-    probe = episode.run_code(touch.format(n=16), limits=Limits(**{**SAFE.to_dict(), "memory_bytes": 128 << 20}))
+             "    b[::4096] = b'x' * len(b[::4096])\n    chunks.append(b)\nprint('survived')\n")
+    small = Limits(**{**SAFE.to_dict(), "memory_bytes": 128 << 20})
+    probe = episode.run_code(touch.format(n=16), limits=small)
     if probe.killed_by != "memory_bytes":
         pytest.fail(f"the memory limit did not hold in the probe ({probe}); memory bomb NOT run")
     at_once = episode.run_code("b = bytearray(50 << 30)\nprint('ALLOCATED')")
@@ -159,15 +164,16 @@ def test_memory_bomb_is_killed_by_the_memory_limit(episode, sandbox):
 
 def test_disk_bomb_is_stopped_by_the_workspace_quota(sandbox, task, tmp_path):
     writer = ("import itertools\nblock = b'x' * (1 << 20)\n"
-                        "for i in itertools.count():\n    with open(f'junk{{i}}', 'wb') as f:\n"
-                        "        for _ in range(64): f.write(block)\n    if (i + 1) * 64 >= {mib}: break\n"
-                        "print('WROTE ALL')\n")
+              "for i in itertools.count():\n    with open(f'junk{{i}}', 'wb') as f:\n"
+              "        for _ in range(64): f.write(block)\n    if (i + 1) * 64 >= {mib}: break\n"
+              "print('WROTE ALL')\n")
     (tmp_path / "runs").mkdir()
     small = Limits(**{**SAFE.to_dict(), "workspace_bytes": 32 << 20})
     with Episode(task / "public", sandbox, small, root=str(tmp_path / "runs")) as probe_ep:
         probe = probe_ep.run_code(writer.format(mib=128))
         if "workspace_bytes" not in probe.limits_hit or "WROTE ALL" in probe.stdout_tail:
-            pytest.fail(f"the workspace quota did not hold in the probe ({probe}); 10 GB NOT written")
+            pytest.fail(f"the workspace quota did not hold in the probe ({probe}); "
+                        "10 GB NOT written")
     with Episode(task / "public", sandbox, SAFE, root=str(tmp_path / "runs")) as ep:
         result = ep.run_code(writer.format(mib=10 * 1024))
         used = disk_usage(str(ep.workspace))
@@ -175,7 +181,8 @@ def test_disk_bomb_is_stopped_by_the_workspace_quota(sandbox, task, tmp_path):
         assert result.killed_by == "workspace_bytes" and "WROTE ALL" not in result.stdout_tail
         assert used <= SAFE.workspace_bytes + slack
         for scratch in ("/tmp", "/dev/shm"):  # memory-backed scratch space is capped too
-            tmp = ep.run_code(writer.format(mib=10 * 1024).replace("open(f'junk", f"open(f'{scratch}/junk"))
+            code = writer.format(mib=10 * 1024).replace("open(f'junk", f"open(f'{scratch}/junk")
+            tmp = ep.run_code(code)
             assert tmp.exit_code != 0 and "No space left" in tmp.stderr_tail
 
 
@@ -203,8 +210,9 @@ time.sleep(0.3)
 def test_kill_parent_and_kill_all_reach_nothing_outside(episode, sandbox):
     sentinel = subprocess.Popen(["sleep", "60"])
     try:
-        probe = episode.run_code(f"import os\nprint(os.getpid(), len([p for p in os.listdir('/proc') "
-                                                          f"if p.isdigit()]), os.path.exists('/proc/{sentinel.pid}'))")
+        probe = episode.run_code(f"import os\nprint(os.getpid(), "
+                                 f"len([p for p in os.listdir('/proc') "
+                                 f"if p.isdigit()]), os.path.exists('/proc/{sentinel.pid}'))")
         pid, count, sees_sentinel = probe.stdout_tail.split()
         if int(pid) > 3 or int(count) > 3 or sees_sentinel != "False":
             pytest.fail(f"no private pid namespace ({probe.stdout_tail!r}); kill-all NOT run")
@@ -276,8 +284,8 @@ except OSError as e:
 """
     result = episode.run_code(code)
     assert result.exit_code == 0 and "no hard link" in result.stdout_tail
-    for name in ("submission.csv", "out/private/answers.csv", "fifo.csv", "../task/private/answers.csv",
-                              private):
+    for name in ("submission.csv", "out/private/answers.csv", "fifo.csv",
+                 "../task/private/answers.csv", private):
         with pytest.raises(UnsafeWorkspaceFile):
             read_workspace_file(episode.workspace, name)
     with pytest.raises(FileNotFoundError):
@@ -286,25 +294,28 @@ except OSError as e:
 
 def test_printing_a_gigabyte_keeps_only_head_and_tail(episode):
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    code = "import sys\nb = b'y' * (1 << 20)\nfor _ in range(1024): sys.stdout.buffer.write(b)\nprint('END')\n"
+    code = ("import sys\nb = b'y' * (1 << 20)\n"
+            "for _ in range(1024): sys.stdout.buffer.write(b)\nprint('END')\n")
     result = episode.run_code(code, limits=Limits(**{**SAFE.to_dict(), "wall_s": 60}))
     assert result.exit_code == 0 and result.stdout_bytes == (1 << 30) + 4
-    assert result.stdout_tail.endswith("END\n") and len(result.stdout_tail) < SAFE.output_bytes + 100
+    assert result.stdout_tail.endswith("END\n")
+    assert len(result.stdout_tail) < SAFE.output_bytes + 100
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 100 << 10  # KiB
 
 
 def test_programs_cannot_raise_their_own_limits(episode):
     code = """
 import resource
+INF = resource.RLIM_INFINITY
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 print('nofile', soft, hard)
 for which in (resource.RLIMIT_NOFILE, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE):
     try:
-        resource.setrlimit(which, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)); print('RAISED', which)
+        resource.setrlimit(which, (INF, INF)); print('RAISED', which)
     except (ValueError, OSError) as e:
         print('refused', which)
 try:
-    resource.prlimit(1, resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)); print('RAISED init')
+    resource.prlimit(1, resource.RLIMIT_CPU, (INF, INF)); print('RAISED init')
 except (ValueError, OSError):
     print('refused init')
 """

@@ -63,7 +63,8 @@ def test_client_spreads_work_and_skips_a_dead_endpoint(serve, tmp_path):
     (url_a, pool_a), (url_b, pool_b) = serve(), serve()
     client = Client([url_a, _dead_url(), url_b])
     for _ in range(6):
-        assert client.run(ExecRequest(workdir=str(tmp_path), code="print(1)", limits=LIMITS)).exit_code == 0
+        req = ExecRequest(workdir=str(tmp_path), code="print(1)", limits=LIMITS)
+        assert client.run(req).exit_code == 0
     assert pool_a.snapshot()["completed"] >= 2 and pool_b.snapshot()["completed"] >= 2
     with pytest.raises(NoLiveEndpoint, match="no endpoint answered"):
         Client([_dead_url()]).run(ExecRequest(workdir=str(tmp_path), code="print(1)"))
@@ -107,17 +108,18 @@ def test_malformed_request_is_a_400_naming_the_problem(serve, tmp_path):
 
 def test_serve_refuses_a_public_address_without_a_token():
     done = subprocess.run([sys.executable, "-m", "sandbox_runner.serve", "--host=0.0.0.0"],
-                                                capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "needs --token" in done.stderr
 
 
 def test_cli_runs_one_command_and_prints_json(tmp_path):
     (tmp_path / "public").mkdir()
     (tmp_path / "public" / "train.csv").write_text("a,b\n")
-    done = subprocess.run([sys.executable, "-m", "sandbox_runner.run", f"--public={tmp_path / 'public'}",
-                                                  f"--workspace={tmp_path / 'ws'}", "--wall-s=10", "--", "python", "-c",
-                                                  f"print(open('{tmp_path / 'public' / 'train.csv'}').read())"],
-                                                capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "sandbox_runner.run",
+                           f"--public={tmp_path / 'public'}",
+                           f"--workspace={tmp_path / 'ws'}", "--wall-s=10", "--", "python", "-c",
+                           f"print(open('{tmp_path / 'public' / 'train.csv'}').read())"],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["stdout_tail"] == "a,b\n\n" and result["exit_code"] == 0
@@ -125,10 +127,12 @@ def test_cli_runs_one_command_and_prints_json(tmp_path):
 
 def test_doctor_reports_backends_choice_and_limits():
     done = subprocess.run([sys.executable, "-m", "sandbox_runner.doctor"], capture_output=True,
-                                                text=True, timeout=120)
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    for needle in ("backends, best first", "bwrap", "unshare", "rlimits", "WOULD USE:", "max_processes"):
+    for needle in ("backends, best first", "bwrap", "unshare", "rlimits", "WOULD USE:",
+                   "max_processes"):
         assert needle in done.stdout
     data = json.loads(subprocess.run([sys.executable, "-m", "sandbox_runner.doctor", "--json"],
-                                                                      capture_output=True, text=True, timeout=120).stdout)
-    assert data["chosen"] in data["backends"] and set(data["enforcement"]) == set(Limits().to_dict())
+                                     capture_output=True, text=True, timeout=120).stdout)
+    assert data["chosen"] in data["backends"]
+    assert set(data["enforcement"]) == set(Limits().to_dict())

@@ -6,7 +6,8 @@ import pytest
 
 from sandbox_runner.contracts import Limits
 from sandbox_runner.sandbox import Sandbox
-from sandbox_runner.workspace import Episode, UnsafeWorkspaceFile, can_mount_tmpfs, read_workspace_file
+from sandbox_runner.workspace import (Episode, UnsafeWorkspaceFile, can_mount_tmpfs,
+                                      read_workspace_file)
 
 LIMITS = Limits(wall_s=20, memory_bytes=512 << 20, max_processes=64, workspace_bytes=64 << 20)
 
@@ -40,13 +41,15 @@ def test_workspace_quota_stops_writes(sandbox, public, quota):
         pytest.skip(f"tmpfs quota unavailable here: {can_mount_tmpfs()}")
     with Episode(public, sandbox, LIMITS, root=str(public.parent / "runs"), quota=quota) as ep:
         assert ep.quota == quota
-        code = ("block = b'x' * (1 << 20)\nfor i in range(40):\n    with open(f'f{i}', 'wb') as f:\n"
-                        "        for _ in range(4): f.write(block)\nprint('DONE')\n")
+        code = ("block = b'x' * (1 << 20)\nfor i in range(40):\n"
+                "    with open(f'f{i}', 'wb') as f:\n"
+                "        for _ in range(4): f.write(block)\nprint('DONE')\n")
         result = ep.run_code(code)
         assert "workspace_bytes" in result.limits_hit
         if quota == "tmpfs":  # polling may see the excess only after a fast writer is done
             assert result.killed_by == "workspace_bytes" and "DONE" not in result.stdout_tail
-        assert f"workspace_bytes={'tmpfs quota' if quota == 'tmpfs' else 'polling every 0.1 s'}" in result.enforced
+        mechanism = "tmpfs quota" if quota == "tmpfs" else "polling every 0.1 s"
+        assert f"workspace_bytes={mechanism}" in result.enforced
 
 
 def test_bad_public_dir_and_quota_are_named(sandbox, tmp_path):
@@ -81,8 +84,8 @@ def test_safe_reader_rejects_symlinks_hard_links_fifos_and_big_files(tmp_path):
     os.mkfifo(ws / "fifo.csv")
     (ws / "big.csv").write_bytes(b"x" * 2000)
     for name, reason in [("link.csv", "safely"), ("dir/secret.csv", "plain directory"),
-                                              ("hard.csv", "hard links"), ("fifo.csv", "regular file"),
-                                              ("big.csv", "over the 1000")]:
+                         ("hard.csv", "hard links"), ("fifo.csv", "regular file"),
+                         ("big.csv", "over the 1000")]:
         with pytest.raises(UnsafeWorkspaceFile, match=reason):
             read_workspace_file(ws, name, max_bytes=1000)
     with pytest.raises(FileNotFoundError):
