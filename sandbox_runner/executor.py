@@ -28,6 +28,8 @@ from sandbox_runner.contracts import ExecRequest, ExecResult, Limits
 GATE = 'read _ || exit 111; exec "$@" </dev/null'
 KILL_GRACE_S = 1.0  # between SIGTERM and SIGKILL when the wall clock runs out
 WORKSPACE_POLL_S = 0.1  # how often the workspace size is checked when no kernel quota holds it
+PROCESS_LIMIT_SIGNS = ("can't start new thread", "BlockingIOError: [Errno 11]",
+                       "fork: Resource temporarily unavailable")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "LOKY_MAX_CPU_COUNT")
 
@@ -51,7 +53,8 @@ def enforcement(setup: Setup) -> dict[str, str]:
         "cpu_s": "RLIMIT_CPU (per process)",
         "memory_bytes": "memory cgroup" if "memory" in has else "RLIMIT_AS (per process)",
         "max_processes": ("pids cgroup" if "pids" in has else
-                          "RLIMIT_NPROC (per user)" if setup.euid != 0 else ""),
+                          "RLIMIT_NPROC (over this user's tasks at start)" if setup.euid != 0
+                          else ""),
         "file_size_bytes": "RLIMIT_FSIZE",
         "open_files": "RLIMIT_NOFILE",
         "workspace_bytes": "tmpfs quota where the workspace is one, else polling",
@@ -106,6 +109,23 @@ def disk_usage(root: str) -> int:
     return total
 
 
+def user_task_count(uid: int) -> int:
+    """Tasks (processes and threads) whose real uid is `uid`: what RLIMIT_NPROC counts."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as f:
+                status = f.read()
+            real_uid = int(status.split("\nUid:", 1)[1].split()[0])
+            threads = int(status.split("\nThreads:", 1)[1].split()[0])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        count += threads if real_uid == uid else 0
+    return count
+
+
 def _apply_rlimits(pid: int, limits: Limits, setup: Setup) -> None:
     cpu = math.ceil(limits.cpu_s)
     wanted = {resource.RLIMIT_CPU: (cpu, cpu + 1), resource.RLIMIT_FSIZE: limits.file_size_bytes,
@@ -113,7 +133,9 @@ def _apply_rlimits(pid: int, limits: Limits, setup: Setup) -> None:
     if "memory" not in setup.controllers:
         wanted[resource.RLIMIT_AS] = limits.memory_bytes
     if "pids" not in setup.controllers and setup.euid != 0:
-        wanted[resource.RLIMIT_NPROC] = limits.max_processes
+        # RLIMIT_NPROC counts every task of the user on the host, so the budget is added to
+        # what the user already runs; root is exempt from it (hence pids cgroup or nothing).
+        wanted[resource.RLIMIT_NPROC] = user_task_count(os.getuid()) + limits.max_processes
     for which, value in wanted.items():
         soft, hard = value if isinstance(value, tuple) else (value, value)
         resource.prlimit(pid, which, (soft, hard))
@@ -320,7 +342,9 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
     # Python ignores SIGXFSZ, so there the limit shows as EFBIG ("File too large").
     if code == -signal.SIGXFSZ or (code != 0 and "File too large" in stderr.text()[-4096:]):
         hits.append("file_size_bytes")
-    if group.hit("pids"):
+    # Without a pids cgroup, RLIMIT_NPROC shows only as a refused fork or thread.
+    if group.hit("pids") or ("pids" not in setup.controllers and code != 0 and any(
+            sign in stderr.text()[-4096:] for sign in PROCESS_LIMIT_SIGNS)):
         hits.append("max_processes")
     if "workspace_bytes" not in hits:
         if quota == "tmpfs quota":  # the kernel refused a write: the program saw ENOSPC

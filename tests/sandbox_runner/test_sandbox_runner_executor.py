@@ -1,13 +1,15 @@
 """Behaviour every backend must have: results, limits, cleanup, environment."""
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
 import pytest
 
-from sandbox_runner import backends
+from sandbox_runner import backends, executor
 from sandbox_runner.contracts import ExecRequest, Isolation, Limits
 from sandbox_runner.sandbox import Sandbox, SandboxUnavailable
 
@@ -146,3 +148,49 @@ def test_a_custom_interpreter_runs_code(tmp_path):
     code = "import sys; print(sys.executable)"
     result = sandbox.run(ExecRequest(workdir=str(tmp_path), code=code))
     assert result.stdout_tail.strip() == sys.executable
+
+
+def test_user_task_count_matches_a_count_from_ps():
+    counted = executor.user_task_count(os.getuid())
+    listed = subprocess.run(["ps", "-e", "-L", "-o", "ruid="], capture_output=True, text=True,
+                            check=True).stdout.split()
+    by_ps = sum(int(uid) == os.getuid() for uid in listed)
+    assert abs(counted - by_ps) <= max(5, by_ps // 20)  # others start and stop tasks
+    assert executor.user_task_count(54321) == sum(int(uid) == 54321 for uid in listed) == 0
+
+
+NON_ROOT_SCRIPT = """
+import json, sys, tempfile
+from sandbox_runner import ExecRequest, Limits, Sandbox
+sandbox = Sandbox(interpreter=sys.executable, use_cgroups=False)
+threads = ("import threading, time\\nts = [threading.Thread(target=time.sleep, args=(0.5,)) "
+           "for _ in range({n})]\\nfor t in ts: t.start()\\nprint('ok')")
+out = {"enforced": sandbox.enforcement()["max_processes"], "backend": sandbox.setup.backend.name}
+for n in (4, 40):
+    req = ExecRequest(workdir=tempfile.mkdtemp(), code=threads.format(n=n),
+                      limits=Limits(max_processes=16, wall_s=20))
+    out[n] = sandbox.run(req).to_dict()
+print(json.dumps(out))
+"""
+
+
+def test_without_cgroups_a_non_root_user_is_bound_by_rlimit_nproc():
+    """What users' machines look like: no writable cgroup, not root. Root (this test's
+    privilege) drops to `nobody` with the system Python to get there."""
+    if os.geteuid() != 0:
+        pytest.skip("already not root: the other tests here run the non-root path")
+    system_python = "/usr/bin/python3"
+    check = "import sys; print(sys.version_info >= (3, 11))"
+    version = subprocess.run([system_python, "-c", check], capture_output=True, text=True)
+    if version.stdout.strip() != "True" or not os.path.exists("/usr/bin/setpriv"):
+        pytest.skip("needs /usr/bin/setpriv and a system Python >= 3.11 to act as `nobody`")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "env", "-i", "PATH=/usr/bin:/bin", f"PYTHONPATH={repo}",
+                           system_python, "-c", NON_ROOT_SCRIPT],
+                          capture_output=True, text=True, timeout=120, cwd="/tmp")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["enforced"].startswith("RLIMIT_NPROC")
+    assert out["4"]["exit_code"] == 0 and out["4"]["stdout_tail"] == "ok\n"
+    assert out["40"]["exit_code"] != 0 and "max_processes" in out["40"]["limits_hit"]
