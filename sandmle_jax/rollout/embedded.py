@@ -10,7 +10,9 @@ Scheme (one scheduler thread owns the device work; `generate` only queues and aw
   the device (stop token, max_new_tokens) so a finished row stops advancing mid-chunk; the host
   then reads the chunk's tokens once, checks stop strings, and delivers finished results.
 - Shapes come from a few buckets only (prefill batch and length powers of two, fixed decode
-  batch), so nothing recompiles per request.
+  batch, attention window a power of two covering the longest live row), so nothing recompiles
+  per request. The window matters: a decode step reads and rewrites the cache it is given, so
+  short rows in a long-max_len engine attend over (and copy) only the window, not max_len.
 - Weight swap: `update_weights(params)` takes the learner's parameters (an nnx module, an
   nnx.State, or an HF directory) and installs them between chunks; arrays whose sharding already
   matches are used as they are (no copy, no host round trip). The version is bumped.
@@ -73,13 +75,15 @@ class EmbeddedEngine:
 
     def __init__(self, model: Qwen3, *, num_slots: int = 8, max_len: int = 2048,
                  decode_chunk: int = 8, seed: int = 0, eos_token_ids: Sequence[int] | None = None,
-                 tokenizer=None, min_prefill_len: int = 16, weight_version: str = "0"):
+                 tokenizer=None, min_prefill_len: int = 16, min_window: int = 64,
+                 weight_version: str = "0"):
         if num_slots < 1 or max_len < 2 or decode_chunk < 1:
             raise ValueError(f"need num_slots >= 1, max_len >= 2, decode_chunk >= 1; got "
                              f"{num_slots}, {max_len}, {decode_chunk}.")
         self.config = model.config
         self.num_slots, self.max_len, self.decode_chunk = num_slots, max_len, decode_chunk
         self.min_prefill_len = min_prefill_len
+        self.min_window = min_window
         self.tokenizer = tokenizer
         self.seed = seed
         if eos_token_ids is None:
@@ -100,7 +104,7 @@ class EmbeddedEngine:
         self._closed = False
         self._prefill = jax.jit(self._prefill_fn)
         self._insert = jax.jit(self._insert_fn, donate_argnums=(0,))
-        self._decode = jax.jit(self._decode_fn, donate_argnums=(1,))
+        self._decode = jax.jit(self._decode_fn, donate_argnums=(1,), static_argnames=("window",))
         self._thread = threading.Thread(target=self._loop, name="embedded-engine", daemon=True)
         self._thread.start()
 
@@ -224,10 +228,16 @@ class EmbeddedEngine:
         end = big.end.at[slots].set(small.end, mode="drop")
         return KVCache(k=k, v=v, kv_mask=kv_mask, end=end)
 
-    def _decode_fn(self, state, cache, tokens, done, generated, max_new, stop_ids,
-                   temperature, top_k, top_p, keys):
-        """`decode_chunk` steps for every slot; rows that are done neither advance nor emit."""
+    def _decode_fn(self, state, full_cache, tokens, done, generated, max_new, stop_ids,
+                   temperature, top_k, top_p, keys, *, window: int):
+        """`decode_chunk` steps for every slot; rows that are done neither advance nor emit.
+
+        Only the first `window` cache slots take part (every live row ends inside it): a decode
+        step reads and rewrites its cache, so short sequences should not pay for max_len.
+        """
         model = nnx.merge(self._graphdef, state)
+        cache = KVCache(k=full_cache.k[:, :, :window], v=full_cache.v[:, :, :window],
+                        kv_mask=full_cache.kv_mask[:, :window], end=full_cache.end)
 
         def step(carry, _):
             cache, tokens, done, generated = carry
@@ -243,7 +253,11 @@ class EmbeddedEngine:
 
         (cache, _, _, _), (out, logprobs, emitted) = jax.lax.scan(
             step, (cache, tokens, done, generated), length=self.decode_chunk)
-        return cache, out, logprobs, emitted
+        full_cache = KVCache(k=full_cache.k.at[:, :, :window].set(cache.k),
+                             v=full_cache.v.at[:, :, :window].set(cache.v),
+                             kv_mask=full_cache.kv_mask.at[:, :window].set(cache.kv_mask),
+                             end=cache.end)
+        return full_cache, out, logprobs, emitted
 
     # ---- scheduler thread ------------------------------------------------------------------
 
@@ -347,9 +361,14 @@ class EmbeddedEngine:
                 max_new[i] = p.request.sampling_params.max_new_tokens
                 stop_ids[i, :len(stops[i])] = stops[i]
         temperature, top_k, top_p, keys = self._sampling_arrays(self._slots, n)
+        # The last sampled token of a live row is not in the cache yet: it is written at
+        # prompt + generated - 1, and the chunk writes decode_chunk - 1 more after it.
+        furthest = max(len(p.request.input_ids) + len(p.output_ids) - 1
+                       for p in self._slots if p is not None) + self.decode_chunk
+        window = _bucket(furthest, self.min_window, self.max_len)
         self._cache, out, logprobs, emitted = self._decode(
             self._state, self._cache, self._last_token, done, generated, max_new, stop_ids,
-            temperature, top_k, top_p, keys)
+            temperature, top_k, top_p, keys, window=window)
         out, logprobs, emitted = np.asarray(out), np.asarray(logprobs), np.asarray(emitted)
         for i, p in enumerate(self._slots):
             if p is None:
