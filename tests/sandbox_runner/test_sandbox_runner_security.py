@@ -146,8 +146,8 @@ def test_fork_bomb_is_contained_by_the_pids_limit(episode, sandbox):
 
 
 def test_memory_bomb_is_killed_by_the_memory_limit(episode, sandbox):
-    if sandbox.enforcement()["memory_bytes"] != "memory cgroup":
-        pytest.fail("no memory cgroup here; the memory bomb was NOT run")
+    if not sandbox.enforcement()["memory_bytes"]:
+        pytest.fail("no memory limit is enforceable here; the memory bomb was NOT run")
     touch = ("chunks = []\nfor _ in range({n}):\n    b = bytearray(16 << 20)\n"
              "    b[::4096] = b'x' * len(b[::4096])\n    chunks.append(b)\nprint('survived')\n")
     small = Limits(**{**SAFE.to_dict(), "memory_bytes": 128 << 20})
@@ -159,7 +159,8 @@ def test_memory_bomb_is_killed_by_the_memory_limit(episode, sandbox):
     assert at_once.killed_by == "memory_bytes"
     gradual = episode.run_code(touch.format(n=50 * 64))  # 50 GiB in 16 MiB touched chunks
     assert gradual.killed_by == "memory_bytes" and "survived" not in gradual.stdout_tail
-    assert gradual.peak_rss <= SAFE.memory_bytes + (8 << 20)
+    if sandbox.enforcement()["memory_bytes"] == "memory cgroup":  # measures the whole tree
+        assert gradual.peak_rss <= SAFE.memory_bytes + (8 << 20)
 
 
 def test_disk_bomb_is_stopped_by_the_workspace_quota(sandbox, task, tmp_path):
