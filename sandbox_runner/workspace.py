@@ -68,9 +68,13 @@ class Episode:
         os.chmod(self.workspace, 0o755)
         self.mounted = False
         if quota == "tmpfs" or (quota == "auto" and can_mount_tmpfs() is None):
-            subprocess.run(["mount", "-t", "tmpfs", "-o",
-                            f"size={limits.workspace_bytes},mode=0755,nosuid,nodev",
-                            "tmpfs", str(self.workspace)], check=True, capture_output=True)
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                                   f"size={limits.workspace_bytes},mode=0755,nosuid,nodev",
+                                   "tmpfs", str(self.workspace)], capture_output=True, text=True)
+            if done.returncode != 0:
+                os.rmdir(self.workspace)
+                raise RuntimeError(f"cannot mount the workspace tmpfs: {done.stderr.strip()}; "
+                                   f"use quota='poll' (needs no privileges)")
             self.mounted = True
         self.quota = "tmpfs" if self.mounted else "poll"
         # An episode dropped without close() still unmounts and deletes its workspace.
