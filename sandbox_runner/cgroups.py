@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 import os
 import pathlib
+import re
 import signal
 import time
 
@@ -31,6 +32,7 @@ _FILES = {
     ("v2", "memory", "events"): "memory.events",
 }
 _COUNTER = {"pids": "max", "memory": "oom_kill"}
+_GROUP_NAME = re.compile(r"sandbox_runner-(\d+)-\d+")
 _serial = itertools.count()
 
 
@@ -123,6 +125,22 @@ def detect() -> tuple[dict[str, Controller], dict[str, str]]:
     return usable, reasons
 
 
+def remove_stale(controllers: dict[str, Controller]) -> list[str]:
+    """Delete groups left by runners that died mid-execution (SIGKILL skips all cleanup),
+    killing what still runs in them. A group whose runner pid is alive is never touched."""
+    removed = []
+    for controller in controllers.values():
+        for path in controller.base.glob("sandbox_runner-*-*"):
+            match = _GROUP_NAME.fullmatch(path.name)
+            if match is None or os.path.exists(f"/proc/{match.group(1)}"):
+                continue
+            group = ExecGroup.adopt({controller.name: (controller, path)})
+            group.kill_all()
+            group.remove()
+            removed.append(str(path))
+    return removed
+
+
 class ExecGroup:
     """The cgroup(s) of one execution: limits, membership, accounting, kill, removal."""
 
@@ -148,9 +166,12 @@ class ExecGroup:
             self.remove()
             raise
 
-    @property
-    def controllers(self) -> tuple[str, ...]:
-        return tuple(self._dirs)
+    @classmethod
+    def adopt(cls, dirs: dict[str, tuple[Controller, pathlib.Path]]) -> "ExecGroup":
+        """An ExecGroup for directories that already exist (to clean them up)."""
+        group = cls.__new__(cls)
+        group._dirs = dict(dirs)
+        return group
 
     def _write(self, name: str, purpose: str, value: str) -> None:
         controller, path = self._dirs[name]

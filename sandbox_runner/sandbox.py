@@ -32,6 +32,9 @@ class Sandbox:
         self.probe_failures: dict[str, str] = {}
         chosen = self._choose(backend)
         controllers, self.cgroup_problems = cgroups.detect() if use_cgroups else ({}, {})
+        stale = cgroups.remove_stale(controllers)
+        if stale:
+            log.warning("sandbox_runner: removed %d groups left by dead runners", len(stale))
         self.setup = executor.Setup(
             backend=chosen, controllers=controllers, interpreter=interpreter,
             interpreter_roots=backends.interpreter_roots(interpreter), euid=os.geteuid())

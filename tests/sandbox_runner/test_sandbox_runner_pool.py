@@ -130,6 +130,7 @@ def test_no_leaked_processes_fds_temp_dirs_or_cgroups_after_200_runs(sandbox, tm
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3 * 3600)  # about 15 minutes on 2 idle cores, far longer when they are busy
 def test_no_leaks_after_10000_runs(sandbox, tmp_path, private_tempdir):
     _leak_check(sandbox, tmp_path, 10_000)
     assert os.listdir(private_tempdir) == []
