@@ -50,6 +50,8 @@ class Candidate:
                    "extra_files": len(data.files)})
 
     def baselines_json(self) -> str:
+        """The measured ladder, checks and hidden rule. Wall times are left out: they differ
+        from run to run, and a task's bytes must not (the determinism contract)."""
         return json.dumps({"ladder": {k: v.to_dict() | {"wall_s": None}
                                       for k, v in self.ladder.items()},
                            "checks": dict(self.checks),
