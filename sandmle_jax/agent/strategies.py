@@ -1,9 +1,10 @@
 """Solution programs the reference agent writes: real ML code, in tiers of different quality.
 
-Each program is self-contained Python that reads the task's public/ files, infers the feature
-types at run time (numeric, categorical, free text, image files), fits a model of its tier and
-writes submission.csv in the sample submission's format. The tiers give evaluation a ladder of
-baselines and SFT data of varied quality:
+Each program is self-contained Python that reads the task's public/ files, infers feature types
+at run time (numeric, categorical, free text, image files), fits a model of its tier and writes
+submission.csv in the sample submission's format. Only the branch for the task's submission
+kind and the tier's model are emitted, so programs stay short (a tiny policy must learn to
+write them). The tiers give evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -20,16 +21,29 @@ from sandmle_jax.tasks.task import Task
 
 TIERS = ("constant", "linear", "forest", "boosting")
 
+_CLASSIFIERS = {
+    "constant": ("sklearn.dummy", "DummyClassifier", "strategy='prior'"),
+    "linear": ("sklearn.linear_model", "LogisticRegression", "max_iter=2000"),
+    "forest": ("sklearn.ensemble", "RandomForestClassifier", "n_estimators=300, random_state=0"),
+    "boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier",
+                 "max_iter=200, learning_rate=0.05, random_state=0"),
+}
+_REGRESSORS = {
+    "constant": ("sklearn.dummy", "DummyRegressor", "strategy='mean'"),
+    "linear": ("sklearn.linear_model", "Ridge", "alpha=1.0"),
+    "forest": ("sklearn.ensemble", "RandomForestRegressor", "n_estimators=300, random_state=0"),
+    "boosting": ("sklearn.ensemble", "HistGradientBoostingRegressor",
+                 "max_iter=200, learning_rate=0.05, random_state=0"),
+}
+
 EXPLORE = '''import pandas as pd
-DATA = {data!r}
 for name in ("train.csv", "test.csv", "sample_submission.csv"):
-    frame = pd.read_csv(f"{{DATA}}/{{name}}")
+    frame = pd.read_csv("{data}/" + name)
     print(name, frame.shape)
     print(frame.head(3).to_string()[:800])
 '''
 
-_SOLUTION = '''import os
-import numpy as np
+_PREAMBLE = '''import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
@@ -37,132 +51,84 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from {module} import {model}
 
-DATA = {data!r}
-ID, TARGETS, KIND, TIER, LOG_TARGET = {id_column!r}, {targets}, {kind!r}, {tier!r}, {log_target}
-train = pd.read_csv(f"{{DATA}}/train.csv")
-test = pd.read_csv(f"{{DATA}}/test.csv")
-sample = pd.read_csv(f"{{DATA}}/sample_submission.csv")
-
-label_columns = [c for c in train.columns if c not in test.columns and c != ID]
+D = "{data}"
+ID, TARGETS = {id_column!r}, {targets}
+train, test = pd.read_csv(D + "/train.csv"), pd.read_csv(D + "/test.csv")
+sample = pd.read_csv(D + "/sample_submission.csv")
+labels = [c for c in train.columns if c not in test.columns and c != ID]
 features = [c for c in test.columns if c != ID and c in train.columns]
-
-
-def load_image(path):
-    from PIL import Image
-    return np.asarray(Image.open(os.path.join(DATA, path)).convert("L").resize((16, 16)),
-                      dtype=np.float32).ravel() / 255.0
-
-
-numeric, categorical, text, images = [], [], [], []
+kinds = {{"num": [], "cat": [], "txt": [], "img": []}}
 for c in features:
-    column = train[c]
-    if pd.api.types.is_numeric_dtype(column):
-        numeric.append(c)
-    elif column.astype(str).str.lower().str.endswith((".png", ".jpg", ".jpeg")).all():
-        images.append(c)
-    elif column.astype(str).str.len().mean() > 25:
-        text.append(c)
+    col = train[c].astype(str)
+    if pd.api.types.is_numeric_dtype(train[c]):
+        kinds["num"].append(c)
+    elif col.str.lower().str.endswith((".png", ".jpg")).all():
+        kinds["img"].append(c)
     else:
-        categorical.append(c)
+        kinds["txt" if col.str.len().mean() > 25 else "cat"].append(c)
+parts = [("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), kinds["num"]),
+         ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                               OneHotEncoder(handle_unknown="ignore")), kinds["cat"])]
+parts = [p for p in parts if p[2]] + [(c, TfidfVectorizer(max_features=2000), c)
+                                      for c in kinds["txt"]]
 
 
-def matrix(frame, fitted=None):
-    parts = []
-    if fitted is None:
-        fitted = ColumnTransformer(
-            [("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)] * bool(numeric)
-            + [("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                     OneHotEncoder(handle_unknown="ignore")), categorical)] * bool(categorical)
-            + [(f"txt{{i}}", TfidfVectorizer(max_features=2000, ngram_range=(1, 2)), c)
-               for i, c in enumerate(text)], sparse_threshold=1.0)
-        fitted.fit(frame)
-    if numeric or categorical or text:
-        parts.append(sparse.csr_matrix(fitted.transform(frame)))
-    for c in images:
-        parts.append(sparse.csr_matrix(np.stack([load_image(p) for p in frame[c]])))
-    if not parts:
-        parts.append(sparse.csr_matrix(np.zeros((len(frame), 1))))
-    return sparse.hstack(parts).tocsr(), fitted
+def images(frame):
+    from PIL import Image
+    pixels = [np.stack([np.asarray(Image.open(D + "/" + p).convert("L").resize((16, 16)),
+                                   dtype=np.float32).ravel() / 255 for p in frame[c]])
+              for c in kinds["img"]]
+    return np.hstack(pixels) if pixels else np.zeros((len(frame), 0))
 
 
-X, fitted = matrix(train[features])
-X_test, _ = matrix(test[features], fitted)
-dense = TIER in ("forest", "boosting")
-if dense:
-    X, X_test = X.toarray(), X_test.toarray()
+prep = ColumnTransformer(parts, sparse_threshold=1.0) if parts else None
+X = sparse.hstack([sparse.csr_matrix(prep.fit_transform(train[features]) if prep else
+                                     np.zeros((len(train), 0))), images(train)]).tocsr()
+Xt = sparse.hstack([sparse.csr_matrix(prep.transform(test[features]) if prep else
+                                      np.zeros((len(test), 0))), images(test)]).tocsr()
+{densify}
+sub = pd.DataFrame({{ID: test[ID]}})
+'''
 
+_BRANCHES = {
+    "probability": '''y = train[labels[0]]
+model = {model}({args}).fit(X, y)
+sub[TARGETS[0]] = model.predict_proba(Xt)[:, list(model.classes_).index(y.max())]
+''',
+    "label": '''model = {model}({args}).fit(X, train[labels[0]])
+sub[TARGETS[0]] = model.predict(Xt)
+''',
+    "class_probabilities": '''y = (train[labels[0]] if len(labels) == 1 else train[TARGETS].idxmax(axis=1)).astype(str)
+model = {model}({args}).fit(X, y)
+proba, classes = model.predict_proba(Xt), [str(c) for c in model.classes_]
+for c in TARGETS:
+    sub[c] = proba[:, classes.index(str(c))] if str(c) in classes else 0.0
+''',
+    "multilabel_probabilities": '''for c in TARGETS:
+    if train[c].nunique() < 2:
+        sub[c] = float(train[c].iloc[0])
+        continue
+    model = {model}({args}).fit(X, train[c])
+    sub[c] = model.predict_proba(Xt)[:, list(model.classes_).index(1)]
+''',
+    "value": '''for c in TARGETS:
+    y = train[c].astype(float)
+    pred = {model}({args}).fit(X, {fit_target}).predict(Xt)
+    sub[c] = {unfit}
+''',
+    "ranked_list": '''counts = train[TARGETS[0]].fillna("").str.split().explode().value_counts()
+sub[TARGETS[0]] = " ".join(counts.index[:10].astype(str))
+''',
+}
+_BRANCHES["ordinal"] = _BRANCHES["label"]
+_BRANCHES["item_scores"] = _BRANCHES["value"]
+_CLASSIFICATION = ("probability", "label", "ordinal", "class_probabilities",
+                   "multilabel_probabilities")
 
-def classifier():
-    from sklearn.dummy import DummyClassifier
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    return {{"constant": lambda: DummyClassifier(strategy="prior"),
-             "linear": lambda: LogisticRegression(max_iter=2000, C=1.0),
-             "forest": lambda: RandomForestClassifier(n_estimators=300, random_state=0, n_jobs=1),
-             "boosting": lambda: HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05,
-                                                                random_state=0)}}[TIER]()
-
-
-def regressor():
-    from sklearn.dummy import DummyRegressor
-    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-    from sklearn.linear_model import Ridge
-    return {{"constant": lambda: DummyRegressor(strategy="mean"),
-             "linear": lambda: Ridge(alpha=1.0),
-             "forest": lambda: RandomForestRegressor(n_estimators=300, random_state=0, n_jobs=1),
-             "boosting": lambda: HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
-                                                               random_state=0)}}[TIER]()
-
-
-def single_label():
-    """The training label as one column: the label column, or argmax over one-hot columns."""
-    if len(label_columns) == 1:
-        return train[label_columns[0]]
-    present = [c for c in TARGETS if c in train.columns]
-    return train[present].idxmax(axis=1)
-
-
-submission = pd.DataFrame({{ID: test[ID]}})
-if KIND in ("probability", "label", "ordinal"):
-    y = single_label()
-    model = classifier().fit(X, y)
-    if KIND == "probability":
-        classes = list(model.classes_)
-        positive = classes.index(1) if 1 in classes else len(classes) - 1
-        submission[TARGETS[0]] = model.predict_proba(X_test)[:, positive]
-    else:
-        submission[TARGETS[0]] = model.predict(X_test)
-elif KIND == "class_probabilities":
-    y = single_label().astype(str)
-    model = classifier().fit(X, y)
-    proba = model.predict_proba(X_test)
-    classes = [str(c) for c in model.classes_]
-    for c in TARGETS:
-        submission[c] = proba[:, classes.index(str(c))] if str(c) in classes else 0.0
-elif KIND == "multilabel_probabilities":
-    for c in TARGETS:
-        y = train[c]
-        if y.nunique() < 2:
-            submission[c] = float(y.iloc[0])
-            continue
-        model = classifier().fit(X, y)
-        submission[c] = model.predict_proba(X_test)[:, list(model.classes_).index(1)]
-elif KIND in ("value", "item_scores"):
-    for c in TARGETS:
-        y = train[c].astype(float)
-        y_fit = np.log1p(y.clip(lower=0)) if LOG_TARGET else y
-        pred = regressor().fit(X, y_fit).predict(X_test)
-        submission[c] = np.expm1(pred).clip(min=0) if LOG_TARGET else pred
-elif KIND == "ranked_list":
-    counts = train[TARGETS[0]].fillna("").str.split().explode().value_counts()
-    submission[TARGETS[0]] = " ".join(counts.index[:10].astype(str))
-else:
-    raise SystemExit(f"no strategy for submissions of kind {{KIND}}")
-
-submission = submission[list(sample.columns)]
-submission.to_csv("submission.csv", index=False)
-print("wrote submission.csv", submission.shape)
+_EPILOGUE = '''sub[list(sample.columns)].to_csv("submission.csv", index=False)
+print("wrote submission.csv", sub.shape)
 '''
 
 
@@ -174,8 +140,14 @@ def solution_code(task: Task, tier: str) -> str:
     """A complete program that trains a `tier` model and writes submission.csv."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; known: {TIERS}")
-    metric = metrics_lib.get_metric(task.spec.metric)
+    kind = metrics_lib.get_metric(task.spec.metric).kind.value
+    module, model, args = (_CLASSIFIERS if kind in _CLASSIFICATION else _REGRESSORS)[tier]
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
-    return _SOLUTION.format(data=str(task.public_dir), id_column=task.spec.id_column,
-                            targets=json.dumps(list(task.spec.target_columns)),
-                            kind=metric.kind.value, tier=tier, log_target=log_target)
+    preamble = _PREAMBLE.format(
+        module=module, model=model, data=str(task.public_dir), id_column=task.spec.id_column,
+        targets=json.dumps(list(task.spec.target_columns)),
+        densify="X, Xt = X.toarray(), Xt.toarray()" if tier in ("forest", "boosting") else "")
+    branch = _BRANCHES[kind].format(
+        model=model, args=args, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
+        unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")
+    return preamble + branch + _EPILOGUE

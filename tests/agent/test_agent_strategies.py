@@ -1,0 +1,123 @@
+"""Every tier's program runs and writes a valid submission for every submission kind, and the
+learned tiers beat the constant one on learnable data."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sandmle_jax.agent import strategies
+from sandmle_jax.tasks import grading, metrics
+from sandmle_jax.tasks import task as task_lib
+
+N_TRAIN, N_TEST = 150, 80
+
+
+def _frame(seed):
+    rng = np.random.default_rng(seed)
+    n = N_TRAIN + N_TEST
+    x = rng.normal(size=(n, 3))
+    frame = pd.DataFrame({"id": np.arange(n), "a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                          "city": rng.choice(["oslo", "rome", "lima"], size=n),
+                          "note": [" ".join(rng.choice(["alpha", "beta", "gamma", "delta"], 8))
+                                   for _ in range(n)]})
+    frame.loc[rng.random(n) < 0.05, "b"] = np.nan  # missing values
+    return frame, x
+
+
+def _task(root, metric, targets, answers_fn):
+    frame, x = _frame(1)
+    train_targets, answers = answers_fn(frame, x)
+    train = frame.iloc[:N_TRAIN].join(train_targets.iloc[:N_TRAIN])
+    test = frame.iloc[N_TRAIN:]
+    answers = answers.iloc[N_TRAIN:].reset_index(drop=True)
+    sample = answers.copy()
+    for t in targets:
+        sample[t] = 0.5 if pd.api.types.is_float_dtype(answers[t]) else answers[t].iloc[0]
+    lower = metrics.get_metric(metric).lower_is_better
+    levels = (9.0, 8.0, 7.0, 6.0) if lower else (0.1, 0.2, 0.3, 0.4)
+    spec = task_lib.TaskSpec(
+        id=f"k-{metric}", title="t", modality="tabular", task_type="x", metric=metric,
+        lower_is_better=lower, id_column="id", target_columns=tuple(targets),
+        thresholds=task_lib.Thresholds(*levels))
+    return task_lib.save_task(root, spec, public={
+        "description.md": "d", "train.csv": train, "test.csv": test,
+        "sample_submission.csv": sample}, private={"answers.csv": answers})
+
+
+def _binary(frame, x):
+    y = pd.Series((x[:, 0] + x[:, 2] > 0).astype(int), name="label")
+    return y.to_frame(), pd.DataFrame({"id": frame["id"], "label": y})
+
+
+def _multiclass(frame, x):
+    y = pd.Series(np.where(x[:, 0] > 0.5, "hi", np.where(x[:, 0] < -0.5, "lo", "mid")),
+                  name="band")
+    onehot = pd.get_dummies(y).astype(int)
+    return y.to_frame(), pd.concat([frame[["id"]], onehot], axis=1)
+
+
+def _labels(frame, x):
+    y = pd.Series((x[:, 1] > 0).astype(int) + (x[:, 2] > 0).astype(int), name="grade")
+    return y.to_frame(), pd.DataFrame({"id": frame["id"], "grade": y})
+
+
+def _regression(frame, x):
+    y = pd.Series(np.exp(1 + 0.5 * x[:, 0]) + (frame["city"] == "rome") * 2, name="price")
+    return y.to_frame(), pd.DataFrame({"id": frame["id"], "price": y})
+
+
+def _multilabel(frame, x):
+    ys = pd.DataFrame({"p": (x[:, 0] > 0).astype(int), "q": (x[:, 2] < 0).astype(int)})
+    return ys, pd.concat([frame[["id"]], ys], axis=1)
+
+
+KINDS = {
+    "roc_auc": (["label"], _binary),
+    "multiclass_log_loss": (["hi", "lo", "mid"], _multiclass),
+    "accuracy": (["grade"], _labels),
+    "quadratic_weighted_kappa": (["grade"], _labels),
+    "rmsle": (["price"], _regression),
+    "mean_columnwise_roc_auc": (["p", "q"], _multilabel),
+}
+
+
+def _score(task, tier, tmp_path):
+    workdir = tmp_path / tier
+    workdir.mkdir()
+    (workdir / "s.py").write_text(strategies.solution_code(task, tier))
+    done = subprocess.run([sys.executable, "s.py"], cwd=workdir, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = grading.grade(task, workdir / "submission.csv")
+    assert report.valid_submission, report.error
+    return report.score
+
+
+def _better(task, a, b):
+    return a < b if task.spec.lower_is_better else a > b
+
+
+@pytest.mark.parametrize("metric", sorted(KINDS))
+def test_linear_beats_constant(tmp_path, metric):
+    targets, make = KINDS[metric]
+    task = _task(tmp_path / "task", metric, targets, make)
+    constant, linear = _score(task, "constant", tmp_path), _score(task, "linear", tmp_path)
+    assert _better(task, linear, constant), (constant, linear)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", sorted(KINDS))
+def test_tree_tiers_beat_constant(tmp_path, metric):
+    targets, make = KINDS[metric]
+    task = _task(tmp_path / "task", metric, targets, make)
+    constant = _score(task, "constant", tmp_path)
+    for tier in ("forest", "boosting"):
+        assert _better(task, _score(task, tier, tmp_path), constant), tier
+
+
+def test_unknown_tier():
+    with pytest.raises(ValueError, match="unknown tier"):
+        strategies.solution_code(None, "magic")
