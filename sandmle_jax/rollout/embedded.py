@@ -4,8 +4,8 @@ Scheme (one scheduler thread owns the device work; `generate` only queues and aw
 - A KV cache of `num_slots` rows x `max_len` tokens lives on the device. Each slot runs one
   request at its own position (the model's cache tracks a per-row `end`).
 - Admission: whenever slots are free, queued requests are prefilled together (right-padded to a
-  power-of-two length and batch), their first token sampled, and their cache rows scattered into
-  the free slots. So a finished sequence frees its slot for a queued request at the next chunk.
+  power-of-two length and batch, fed in pieces of at most `prefill_tokens` tokens per call),
+  their first token sampled, and their cache rows scattered into the free slots. So a finished sequence frees its slot for a queued request at the next chunk.
 - Decoding runs `decode_chunk` steps per device call (a `lax.scan`), with finishing decided on
   the device (stop token, max_new_tokens) so a finished row stops advancing mid-chunk; the host
   then reads the chunk's tokens once, checks stop strings, and delivers finished results.
@@ -75,7 +75,8 @@ class EmbeddedEngine:
 
     def __init__(self, model: Qwen3, *, num_slots: int = 8, max_len: int = 2048,
                  decode_chunk: int = 8, seed: int = 0, eos_token_ids: Sequence[int] | None = None,
-                 tokenizer=None, min_prefill_len: int = 16, min_window: int = 64,
+                 tokenizer=None, min_prefill_len: int = 16, prefill_tokens: int = 4096,
+                 min_window: int = 64,
                  weight_version: str = "0"):
         if num_slots < 1 or max_len < 2 or decode_chunk < 1:
             raise ValueError(f"need num_slots >= 1, max_len >= 2, decode_chunk >= 1; got "
@@ -84,6 +85,7 @@ class EmbeddedEngine:
         self.num_slots, self.max_len, self.decode_chunk = num_slots, max_len, decode_chunk
         self.min_prefill_len = min_prefill_len
         self.min_window = min_window
+        self.prefill_tokens = prefill_tokens
         self.tokenizer = tokenizer
         self.seed = seed
         if eos_token_ids is None:
@@ -102,7 +104,7 @@ class EmbeddedEngine:
                                           asyncio.AbstractEventLoop]] = deque()
         self._wake = threading.Condition()
         self._closed = False
-        self._prefill = jax.jit(self._prefill_fn)
+        self._prefill = jax.jit(self._prefill_fn, static_argnames=("chunk",))
         self._insert = jax.jit(self._insert_fn, donate_argnums=(0,))
         self._decode = jax.jit(self._decode_fn, donate_argnums=(1,), static_argnames=("window",))
         self._thread = threading.Thread(target=self._loop, name="embedded-engine", daemon=True)
@@ -205,13 +207,34 @@ class EmbeddedEngine:
 
     # ---- device functions (jitted) ---------------------------------------------------------
 
-    def _prefill_fn(self, state, ids, mask, temperature, top_k, top_p, keys):
-        """ids, mask (P_b, P_len) right-padded -> first tokens, their log-probs, the small cache."""
+    def _prefill_fn(self, state, ids, mask, temperature, top_k, top_p, keys, *, chunk: int):
+        """ids, mask (rows, length) right-padded -> first tokens, their log-probs, the small cache.
+
+        The prompt goes through in `chunk`-token pieces (a scan over the cache), which bounds
+        the attention scores (rows, heads, chunk, length) and the logits (rows, chunk, vocab)
+        that a long prompt would otherwise materialise whole.
+        """
         model = nnx.merge(self._graphdef, state)
-        cache = model.init_cache(ids.shape[0], ids.shape[1])
-        logits, cache = model(ids, attention_mask=mask, cache=cache)
-        last = jnp.sum(mask, axis=-1) - 1
-        last_logits = jnp.take_along_axis(logits, last[:, None, None], axis=1)[:, 0]
+        rows, length = ids.shape
+        last = jnp.sum(mask, axis=-1) - 1                                   # (rows,)
+
+        def piece(carry, xs):
+            cache, last_logits = carry
+            ids_c, mask_c, start = xs
+            logits, cache = model(ids_c, attention_mask=mask_c, cache=cache)
+            at = last - start
+            picked = jnp.take_along_axis(logits, jnp.clip(at, 0, chunk - 1)[:, None, None],
+                                         axis=1)[:, 0]
+            inside = ((at >= 0) & (at < chunk))[:, None]
+            return (cache, jnp.where(inside, picked, last_logits)), None
+
+        pieces = length // chunk
+        xs = (ids.reshape(rows, pieces, chunk).swapaxes(0, 1),
+              mask.reshape(rows, pieces, chunk).swapaxes(0, 1),
+              jnp.arange(pieces) * chunk)
+        init = (model.init_cache(rows, length),
+                jnp.zeros((rows, self.config.vocab_size), jnp.float32))
+        (cache, last_logits), _ = jax.lax.scan(piece, init, xs)
         tokens, logprobs = sampling.sample(last_logits, temperature, top_k, top_p, keys,
                                            jnp.zeros_like(last))
         return tokens, logprobs, cache
@@ -219,11 +242,11 @@ class EmbeddedEngine:
     @staticmethod
     def _insert_fn(big: KVCache, small: KVCache, slots):
         """Scatters the prefilled rows into `slots` (out-of-range slots, for padding, drop)."""
-        length = small.kv_mask.shape[1]
-        k = big.k.at[:, slots, :length].set(small.k, mode="drop")
-        v = big.v.at[:, slots, :length].set(small.v, mode="drop")
+        length = min(small.kv_mask.shape[1], big.kv_mask.shape[1])  # beyond max_len: padding
+        k = big.k.at[:, slots, :length].set(small.k[:, :, :length], mode="drop")
+        v = big.v.at[:, slots, :length].set(small.v[:, :, :length], mode="drop")
         row_mask = jnp.zeros((slots.shape[0], big.kv_mask.shape[1]), bool)
-        row_mask = row_mask.at[:, :length].set(small.kv_mask)
+        row_mask = row_mask.at[:, :length].set(small.kv_mask[:, :length])
         kv_mask = big.kv_mask.at[slots].set(row_mask, mode="drop")
         end = big.end.at[slots].set(small.end, mode="drop")
         return KVCache(k=k, v=v, kv_mask=kv_mask, end=end)
@@ -314,6 +337,9 @@ class EmbeddedEngine:
         rows = _bucket(len(ready), 1, self.num_slots)
         longest = max(len(p.request.input_ids) for p in ready)
         length = _bucket(longest, self.min_prefill_len, self.max_len)
+        budget = min(max(self.min_prefill_len, self.prefill_tokens // rows), length)
+        chunk = 1 << (budget.bit_length() - 1)            # the largest power of two <= budget
+        length = -(-length // chunk) * chunk
         ids = np.zeros((rows, length), np.int32)
         mask = np.zeros((rows, length), bool)
         for r, p in enumerate(ready):
@@ -322,7 +348,7 @@ class EmbeddedEngine:
         mask[len(ready):, 0] = True  # padding rows hold one token so their softmax is defined
         temperature, top_k, top_p, keys = self._sampling_arrays(ready, rows)
         tokens, logprobs, small = self._prefill(self._state, ids, mask, temperature, top_k,
-                                                top_p, keys)
+                                                top_p, keys, chunk=chunk)
         slots = np.full(rows, self.num_slots, np.int32)  # out of range: dropped
         slots[:len(ready)] = free[:len(ready)]
         self._cache = self._insert(self._cache, small, slots)
