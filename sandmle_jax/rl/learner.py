@@ -11,6 +11,8 @@ through TIS against the rollout engine's log-probs. Micro-batch losses use the m
 global token/sequence counts, so their gradients add up to the full-batch gradient exactly.
 
 Compilations: `_accumulate` once per micro-batch shape (= per length bucket), `_apply` once.
+Remat is the model's option (e.g. `Qwen3(..., remat=True)` rematerialises each decoder layer):
+wrapping the whole forward here would recompute everything and save nothing.
 """
 
 import contextlib
@@ -109,7 +111,9 @@ class Learner:
     """Builds the jitted functions once; `train_step` runs one optimizer step on a LearnerBatch.
 
     compute_dtype: e.g. jnp.bfloat16 to run forward/backward in bf16 while params, gradients
-    and optimizer state stay float32 (master weights); logits are upcast for the loss.
+    and optimizer state stay float32 (master weights); logits are upcast for the loss. Leave it
+    None for a model that casts its weights to its own compute dtype (Qwen3's `dtype`, with
+    `param_dtype=float32`): that is the same bf16-compute/fp32-master split.
     mesh / param_shardings: optional (from `parallel`): params, gradients and the optimizer
     state stay in `param_shardings`; micro-batch rows are split over the mesh's batch axes
     (rules' "activation_batch"); tracing runs under `use_mesh_rules(mesh, rules)` so the model's
@@ -137,6 +141,7 @@ class Learner:
         self._zeros = jax.jit(lambda p: jax.tree.map(jnp.zeros_like, p),
                               out_shardings=param_shardings)
         self._logprobs = jax.jit(self._logprobs_impl)
+        self._metric_shapes: dict[bool, dict[str, jax.ShapeDtypeStruct]] = {}
 
     @contextlib.contextmanager
     def _tracing_context(self) -> Iterator[None]:
@@ -227,10 +232,16 @@ class Learner:
 
     def _zero_metrics(self, params: Params, micro: MicroBatch, ref_logp: jax.Array | None
                       ) -> dict[str, jax.Array]:
-        """Zeros with the metrics' structure, so every accumulate call shares one signature."""
-        shapes = jax.eval_shape(self._loss_impl, params, micro, ref_logp, jnp.float32(1),
-                                jnp.float32(1))[1]
-        return {k: jnp.zeros(v.shape, v.dtype) for k, v in shapes.items()}
+        """Zeros with the metrics' structure, so every accumulate call shares one signature.
+
+        The structure depends only on the config and on whether a reference policy is used;
+        it is traced once per case (tracing a large model every step costs seconds).
+        """
+        key = ref_logp is None
+        if key not in self._metric_shapes:
+            self._metric_shapes[key] = jax.eval_shape(
+                self._loss_impl, params, micro, ref_logp, jnp.float32(1), jnp.float32(1))[1]
+        return {k: jnp.zeros(v.shape, v.dtype) for k, v in self._metric_shapes[key].items()}
 
     def compute_gradients(self, params: Params, batch: LearnerBatch,
                           ref_params: Params | None = None
@@ -263,8 +274,8 @@ class Learner:
         next checkpoint can save poisoned weights).
         """
         start = time.perf_counter()
+        step_before = int(state.step)
         grads, metrics = self.compute_gradients(state.params, batch, ref_params)
-        lr_step = int(state.step)
         state, grad_norm = self._apply(state, grads)
         out = {k: float(v) for k, v in jax.device_get(metrics).items()}
         out["grad_norm"] = float(grad_norm)
@@ -272,10 +283,10 @@ class Learner:
         tokens = sum(int(np.asarray(m.attention_mask).sum()) for m in batch.micro_batches)
         out["tokens_per_s"] = tokens / elapsed
         out["step_s"] = elapsed
-        out["step"] = float(lr_step)
+        out["step"] = float(step_before)
         if not (np.isfinite(out["loss"]) and np.isfinite(out["grad_norm"])):
             raise FloatingPointError(f"non-finite loss {out['loss']} or grad norm "
-                                     f"{out['grad_norm']} at step {lr_step}: lower the learning "
+                                     f"{out['grad_norm']} at step {step_before}: lower the learning "
                                      "rate or inspect the batch; refusing to continue")
         return state, out
 
