@@ -174,7 +174,8 @@ def main():
               f"ratio {result['ratio']:.2f}x")
         updates = weight_updates(args.repeats)
         for row in updates:
-            print(f"weight update, {row['model']} ({row['params'] / 1e6:.1f}M params): in-memory {row['in_memory_s']:.4f}s, "
+            print(f"weight update, {row['model']} ({row['params'] / 1e6:.1f}M params): "
+                  f"in-memory {row['in_memory_s']:.4f}s, "
                   f"from HF dir {row['from_disk_s']:.3f}s, over HTTP {row['http_sync_s']:.3f}s")
         print(json.dumps({"throughput": result, "weight_updates": updates}, indent=2))
     else:

@@ -5,7 +5,8 @@ Scheme (one scheduler thread owns the device work; `generate` only queues and aw
   request at its own position (the model's cache tracks a per-row `end`).
 - Admission: whenever slots are free, queued requests are prefilled together (right-padded to a
   power-of-two length and batch, fed in pieces of at most `prefill_tokens` tokens per call),
-  their first token sampled, and their cache rows scattered into the free slots. So a finished sequence frees its slot for a queued request at the next chunk.
+  their first token sampled, and their cache rows scattered into the free slots. So a finished
+  sequence frees its slot for a queued request at the next chunk.
 - Decoding runs `decode_chunk` steps per device call (a `lax.scan`), with finishing decided on
   the device (stop token, max_new_tokens) so a finished row stops advancing mid-chunk; the host
   then reads the chunk's tokens once, checks stop strings, and delivers finished results.
@@ -66,7 +67,6 @@ class _Pending:
     stop_ids: frozenset[int]
     output_ids: list[int] = dataclasses.field(default_factory=list)
     output_logprobs: list[float] = dataclasses.field(default_factory=list)
-    decoded_upto: int = 0                # tokens already checked against stop strings
 
 
 @register_engine("embedded")
@@ -76,8 +76,7 @@ class EmbeddedEngine:
     def __init__(self, model: Qwen3, *, num_slots: int = 8, max_len: int = 2048,
                  decode_chunk: int = 8, seed: int = 0, eos_token_ids: Sequence[int] | None = None,
                  tokenizer=None, min_prefill_len: int = 16, prefill_tokens: int = 4096,
-                 min_window: int = 64,
-                 weight_version: str = "0"):
+                 min_window: int = 64, weight_version: str = "0"):
         if num_slots < 1 or max_len < 2 or decode_chunk < 1:
             raise ValueError(f"need num_slots >= 1, max_len >= 2, decode_chunk >= 1; got "
                              f"{num_slots}, {max_len}, {decode_chunk}.")
@@ -426,12 +425,14 @@ class EmbeddedEngine:
                 return
 
     def _stop_string(self, p: _Pending) -> str | None:
-        """The stop string the newest token completes, if any (SGLang checks decoded text too)."""
-        text = self.tokenizer.decode(p.output_ids)
-        tail_from = max(0, len(self.tokenizer.decode(p.output_ids[:-1])) -
-                        max(len(s) for s in p.request.sampling_params.stop))
-        for s in p.request.sampling_params.stop:
-            if s in text[tail_from:]:
+        """The stop string the newest token completes, if any (matched on decoded text, as SGLang
+        does). Only a tail is decoded: a stop string of m characters spans at most m tokens
+        that each decode to something, plus a few that decode to nothing alone."""
+        stops = p.request.sampling_params.stop
+        tail = p.output_ids[-(2 * max(len(s) for s in stops) + 8):]
+        text, before = self.tokenizer.decode(tail), self.tokenizer.decode(tail[:-1])
+        for s in stops:
+            if s in text and s not in before:
                 return s
         return None
 

@@ -92,7 +92,8 @@ class SGLangServer:
         """Generates after any pause; tracks rids so /abort_request reaches waiting ones too."""
         clash = [r.request_id for r in requests if r.request_id in self._in_flight]
         if clash:
-            raise proto.ProtocolError(f"rid {clash[0]!r} is already in flight; rids must be unique.")
+            raise proto.ProtocolError(f"rid {clash[0]!r} is already in flight; "
+                                      "rids must be unique.")
         for r in requests:
             self._in_flight[r.request_id] = "waiting"
         try:
@@ -192,15 +193,16 @@ class SGLangServer:
             await self._abort_all("weights update with abort_all_requests")
         version = body.get("weight_version")
         try:
-            new_version = await self.engine.update_weights(str(model_path),
-                                                           None if version is None else str(version))
+            new_version = await self.engine.update_weights(
+                str(model_path), None if version is None else str(version))
         except Exception as e:  # reported to the caller as SGLang does: success false, 400
             log.exception("update_weights_from_disk failed")
             return web.json_response({"success": False, "message": f"{type(e).__name__}: {e}",
                                       "num_paused_requests": 0}, status=400)
         return web.json_response({
             "success": True,
-            "message": f"Succeeded to update model weights. Weight version updated to {new_version}.",
+            "message": ("Succeeded to update model weights. "
+                        f"Weight version updated to {new_version}."),
             "num_paused_requests": 0,
         })
 
@@ -211,7 +213,8 @@ class SGLangServer:
             return self._error(str(e))
         mode = body.get("mode", "abort")
         if mode not in proto.PAUSE_MODES:
-            return self._error(f"Invalid mode: {mode!r}. Expected one of {list(proto.PAUSE_MODES)}.")
+            return self._error(f"Invalid mode: {mode!r}. "
+                               f"Expected one of {list(proto.PAUSE_MODES)}.")
         self._gate().clear()
         if mode == "abort":
             await self._abort_all("generation paused with mode=abort")

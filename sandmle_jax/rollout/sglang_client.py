@@ -25,7 +25,8 @@ from typing import Any
 import aiohttp
 
 from sandmle_jax.rollout import sglang_protocol as proto
-from sandmle_jax.rollout.engine import GenerateRequest, GenerateResult, next_version, register_engine
+from sandmle_jax.rollout.engine import (GenerateRequest, GenerateResult, next_version,
+                                        register_engine)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,11 @@ _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, Timeout
 
 
 class SGLangError(RuntimeError):
-    """A server refused a request (4xx), or every attempt failed."""
+    """A server answered with an error status (`status`), or every attempt failed (None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @register_engine("sglang")
@@ -91,9 +96,8 @@ class SGLangEngine:
                                      timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
             text = await resp.text()
             if resp.status >= 400:
-                err = SGLangError(f"{url}{path} answered {resp.status}: {text[:500]}")
-                err.status = resp.status
-                raise err
+                raise SGLangError(f"{url}{path} answered {resp.status}: {text[:500]}",
+                                  resp.status)
             if resp.content_type == "application/json":
                 return await resp.json()
             return text
@@ -129,7 +133,7 @@ class SGLangEngine:
                 await self._abort_quietly(url, request.request_id)
                 raise
             except SGLangError as e:
-                if getattr(e, "status", 500) < 500:
+                if e.status is not None and e.status < 500:
                     raise
                 failures.append(str(e))
             except _RETRYABLE as e:
@@ -176,7 +180,8 @@ class SGLangEngine:
         return version
 
     async def _sync_one(self, url: str, model_path: str, version: str):
-        await self._post(url, "/pause_generation", {"mode": self.pause_mode}, self.control_timeout_s)
+        await self._post(url, "/pause_generation", {"mode": self.pause_mode},
+                         self.control_timeout_s)
         try:
             reply = await self._post(url, "/update_weights_from_disk", {
                 "model_path": model_path, "weight_version": version, "flush_cache": True,
@@ -204,8 +209,9 @@ class SGLangEngine:
         for url in self.weight_sync_urls:
             if status.get(url, True):
                 try:
+                    info_timeout = aiohttp.ClientTimeout(total=timeout_s)
                     async with self._http().get(f"{url}/get_model_info",
-                                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
+                                                timeout=info_timeout) as r:
                         self._weight_version = str((await r.json())["weight_version"])
                     break
                 except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):

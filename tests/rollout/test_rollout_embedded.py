@@ -205,6 +205,7 @@ def test_bad_requests_name_the_problem(engine):
     with pytest.raises(ValueError, match="max_len"):
         run(engine, [GenerateRequest("x", PROMPTS[0], SamplingParams(max_new_tokens=500))])
     with pytest.raises(ValueError, match="tokenizer"):
-        run(engine, [GenerateRequest("y", PROMPTS[0], SamplingParams(max_new_tokens=4, stop=("a",)))])
+        run(engine, [GenerateRequest("y", PROMPTS[0], SamplingParams(max_new_tokens=4,
+                                                                      stop=("a",)))])
     with pytest.raises(ValueError, match="vocabulary"):
         run(engine, [GenerateRequest("z", (1000,), SamplingParams(max_new_tokens=4))])
