@@ -142,7 +142,11 @@ class EmbeddedEngine:
             self._wake.notify()
 
     async def update_weights(self, weights: Any, version: str | None = None) -> str:
-        """Installs new params between decode chunks; returns the new version once in use."""
+        """Installs new params between decode chunks; returns the new version once in use.
+
+        The engine keeps the very arrays it is given when their sharding matches: a learner
+        that donates its state to the next step must pass a copy.
+        """
         state = await asyncio.to_thread(self._as_state, weights)
         version = version or next_version(self._version)
         loop = asyncio.get_running_loop()
