@@ -18,6 +18,7 @@ Deviations from SGLang, on purpose:
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -134,9 +135,8 @@ class SGLangServer:
         start = time.perf_counter()
         try:
             body = await self._json(request)
-            encode = None
-            if self.tokenizer is not None:
-                encode = lambda text: self.tokenizer.encode(text, add_special_tokens=False)
+            encode = None if self.tokenizer is None else functools.partial(
+                self.tokenizer.encode, add_special_tokens=False)
             requests, is_batch = proto.parse_generate_body(body, encode)
             results = await self._run(requests)
         except (proto.ProtocolError, ValueError) as e:

@@ -10,8 +10,8 @@ that both stay what a real SGLang server sends and accepts. Read from sgl-projec
 
 Fields implemented (all exist in SGLang under these names):
   POST /generate (GenerateReqInput): rid, input_ids (one list or a batch of lists), text (only
-    with a tokenizer), sampling_params, return_logprob, stream (false only). Other fields are
-    ignored, as FastAPI ignores fields it does not model.
+    with a tokenizer), sampling_params, return_logprob, return_text_in_logprobs, stream (false
+    only). Other fields are ignored, as FastAPI ignores fields it does not model.
   sampling_params (SamplingParams): temperature, top_p, top_k, max_new_tokens, stop,
     stop_token_ids, sampling_seed. SGLang's other knobs are accepted at their defaults and
     refused otherwise (min_p, penalties, n, grammars, ...), naming the knob.
@@ -27,8 +27,13 @@ Fields implemented (all exist in SGLang under these names):
     POST /continue_generation -> {"message", "status": "ok"}.
   POST /abort_request (AbortReq): rid, abort_all. GET|POST /flush_cache. GET /health,
     GET /health_generate. GET /get_model_info -> model_path, tokenizer_path, is_generation,
-    preferred_sampling_params, weight_version. Errors: {"object": "error", "message", "type",
-    "code"} (ErrorResponse).
+    preferred_sampling_params, weight_version. GET /get_weight_version -> weight_version.
+    Errors: {"object": "error", "message", "type", "code"} (ErrorResponse).
+  POST /v1/chat/completions (ChatCompletionRequest, served by server.py): messages, model,
+    max_tokens / max_completion_tokens, temperature, top_p, top_k, stop, stop_token_ids, seed,
+    logprobs, chat_template_kwargs; n=1 and stream=false only. Reply: id, object, created,
+    model, choices[{index, message{role, content}, finish_reason, matched_stop, logprobs}],
+    usage{prompt_tokens, completion_tokens, total_tokens}.
 Deviation: SGLang's default weight_version is "default"; ours starts at "0" so that the default
 next version (integer + 1) is meaningful. Pass an explicit version to get any other name.
 """
