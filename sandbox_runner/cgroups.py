@@ -231,7 +231,7 @@ class ExecGroup:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.005)
+            time.sleep(0.001)
 
     def signal_all(self, sig: int) -> None:
         for pid in self.members():
