@@ -114,8 +114,8 @@ def test_remat_gives_same_loss_and_grads():
         logits, aux = model.logits_and_aux(ids)
         return jnp.mean(jax.nn.logsumexp(logits, -1)) + aux
 
-    plain = nnx.value_and_grad(loss)(Qwen3(config, rngs=nnx.Rngs(0)))
-    remat = nnx.value_and_grad(loss)(Qwen3(config, rngs=nnx.Rngs(0), remat=True))
+    plain = nnx.jit(nnx.value_and_grad(loss))(Qwen3(config, rngs=nnx.Rngs(0)))
+    remat = nnx.jit(nnx.value_and_grad(loss))(Qwen3(config, rngs=nnx.Rngs(0), remat=True))
     np.testing.assert_allclose(plain[0], remat[0], rtol=1e-6)
     for a, b in zip(jax.tree.leaves(plain[1]), jax.tree.leaves(remat[1])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -135,7 +135,7 @@ def test_fused_attention_matches_einsum_on_right_padded_batches():
     results = {}
     for impl in ("einsum", "xla"):
         model = Qwen3(CONFIGS["moe"], rngs=nnx.Rngs(0), attention_impl=impl)
-        (_, logits), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+        (_, logits), grads = nnx.jit(nnx.value_and_grad(loss, has_aux=True))(model)
         results[impl] = (np.asarray(logits)[valid], jax.tree.leaves(grads))
     np.testing.assert_allclose(results["xla"][0], results["einsum"][0], rtol=1e-5, atol=1e-5)
     for a, b in zip(results["xla"][1], results["einsum"][1]):

@@ -69,19 +69,19 @@ def _worker() -> dict:
             grad_err = max(float(np.max(np.abs(np.asarray(g[...]) - np.asarray(r[...]))))
                            for (_, g), (_, r) in zip(grads, ref_grads))
             layer = loaded.layers[0]
-            specs = {"q_proj": layer.self_attn.q_proj[...].sharding.spec,
-                     "embed_tokens": loaded.embed_tokens[...].sharding.spec,
-                     "lm_head": loaded.lm_head[...].sharding.spec}
+            params = {"q_proj": layer.self_attn.q_proj[...],
+                      "embed_tokens": loaded.embed_tokens[...], "lm_head": loaded.lm_head[...]}
             if model_name == "moe":
-                specs["experts_gate_proj"] = layer.mlp.experts_gate_proj[...].sharding.spec
+                params["experts_gate_proj"] = layer.mlp.experts_gate_proj[...]
+            # The physical layout: each device's block of the array.
+            shard_shapes = {k: list(v.sharding.shard_shape(v.shape)) for k, v in params.items()}
             results[f"{model_name}/{mesh_name}"] = {
                     "logits_err": float(np.max(np.abs(logits - ref_logits))),
                     "loss": float(loss), "ref_loss": float(ref_loss), "grad_err": grad_err,
                     "grad_scale": max(float(np.max(np.abs(np.asarray(r[...]))))
                                       for _, r in ref_grads),
                     "sharded_devices": len(layer.self_attn.q_proj[...].sharding.device_set),
-                    "specs": {k: [None if a is None else a if isinstance(a, str) else list(a)
-                                  for a in v] for k, v in specs.items()}}
+                    "shard_shapes": shard_shapes}
     return results
 
 
@@ -107,13 +107,15 @@ def test_sharded_forward_and_grads_equal_single_device(results, model_name, mesh
 
 
 def test_parameters_follow_the_rules_table(results):
-    """Golden specs: embed->fsdp, heads/mlp/vocab->tensor, experts->expert (DEFAULT_RULES);
-    JAX drops trailing unsharded dimensions from a spec."""
-    assert results["dense/fsdp4_tensor2"]["specs"] == {
-            "q_proj": ["fsdp", "tensor"], "embed_tokens": ["tensor", "fsdp"],
-            "lm_head": ["fsdp", "tensor"]}
-    assert results["moe/data2_fsdp2_expert2"]["specs"]["experts_gate_proj"] == [
-            "expert", "fsdp", "tensor"]
+    """Golden shard shapes under DEFAULT_RULES: embed->fsdp, heads/vocab->tensor, experts->expert.
+
+    Shapes: q_proj (D=64, N=4, H=16), embed_tokens (V=256, D), lm_head (D, V), experts (E=4, D, 32).
+    """
+    assert results["dense/fsdp4_tensor2"]["shard_shapes"] == {
+            "q_proj": [16, 2, 16], "embed_tokens": [128, 16], "lm_head": [16, 128]}
+    assert results["moe/data2_fsdp2_expert2"]["shard_shapes"] == {
+            "q_proj": [32, 4, 16], "embed_tokens": [256, 32], "lm_head": [32, 256],
+            "experts_gate_proj": [2, 32, 32]}
 
 
 if __name__ == "__main__":
