@@ -37,18 +37,33 @@ class AgentConfig:
     exec_timeout_s: float = 300.0
     episode_timeout_s: float = 1200.0
     tail_lines: int = 20
+    tool_schemas: bool = True  # False: one-line tool list instead of the template's JSON block
     reward_scheme: str = rewards.DEFAULT_SCHEME
     exec_limits: Limits = Limits()
 
 
+def agent_config_from(config) -> AgentConfig:
+    """The agent's limits from a recipe's `agent` and `sandbox` sections (configs/base.py)."""
+    a, box = config.agent, config.sandbox
+    return AgentConfig(
+        max_turns=a.max_turns, context_tokens=a.context_tokens, prompt_tokens=a.prompt_tokens,
+        max_new_tokens=a.max_new_tokens, min_turn_tokens=a.min_turn_tokens,
+        exec_timeout_s=a.exec_timeout_s, episode_timeout_s=a.episode_timeout_s,
+        tool_schemas=a.tool_schemas, reward_scheme=a.reward_scheme,
+        exec_limits=Limits(wall_s=a.exec_timeout_s, memory_bytes=box.memory_mb << 20,
+                           cpus=box.cpus_per_execution))
+
+
 def build_prompt(task: Task, chat: ChatFormat, config: AgentConfig) -> list[int]:
     """System + task prompt ids (without the assistant header), cut to `prompt_tokens`."""
-    system = prompts.system_prompt(prompts.PromptLimits(config.max_turns, config.exec_timeout_s))
+    system = prompts.system_prompt(prompts.PromptLimits(config.max_turns, config.exec_timeout_s),
+                                   tools_inline=not config.tool_schemas)
+    tools = prompts.TOOL_SCHEMAS if config.tool_schemas else ()
     description = (task.public_dir / "description.md").read_text(errors="replace")
     max_chars = 4 * config.prompt_tokens
     while True:
         user = prompts.task_prompt(description, task.public_dir, max_chars=max_chars)
-        ids = chat.prompt_ids(system, user, prompts.TOOL_SCHEMAS)
+        ids = chat.prompt_ids(system, user, tools)
         header = chat.header_ids()
         if ids[-len(header):] == header:
             ids = ids[:-len(header)]

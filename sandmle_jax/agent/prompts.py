@@ -39,8 +39,15 @@ class PromptLimits:
     exec_timeout_s: float
 
 
-def system_prompt(limits: PromptLimits) -> str:
-    return (
+_TOOLS_INLINE = (
+    "Tools: run_python {\"code\": str} runs a fresh Python process in the working directory; "
+    "score {} grades ./submission.csv; validate_submission {} checks its format.\n")
+
+
+def system_prompt(limits: PromptLimits, *, tools_inline: bool = False) -> str:
+    """The scaffold's rules; `tools_inline` lists the tools in one line instead of relying on
+    the chat template's JSON tool block (a much shorter prompt, for tiny models)."""
+    return (_TOOLS_INLINE if tools_inline else "") + (
         "You are an expert machine-learning engineer solving a small prediction task.\n"
         "Each turn: reason inside <think>...</think>, then make exactly one tool call "
         "(<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>). When you are done, "

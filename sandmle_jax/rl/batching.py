@@ -114,8 +114,29 @@ def make_learner_batch(trajectories: Sequence[TrajectoryLike], config: BatchingC
         dropped |= np.asarray(grpo.zero_variance_groups(rewards, group_size))
     kept = [(order[k], float(advantages[k])) for k in range(len(order))
             if not dropped[k] and any(trajectories[order[k]].loss_mask)]
-    kept.sort(key=lambda item: -len(trajectories[item[0]].token_ids))
+    return _batch(kept, trajectories, config)
 
+
+def pack(rows: Sequence[TrajectoryLike], advantages: Sequence[float],
+         config: BatchingConfig) -> LearnerBatch:
+    """Packs rows whose advantages are already known, with no group statistics.
+
+    For SFT (every advantage 1 with token-mean aggregation is the NLL gradient) and for
+    episodes split into several rows (a pruned context), whose advantage is computed per
+    episode upstream and shared by its rows. `reward` and `group_id` are not read.
+    """
+    if len(rows) != len(advantages):
+        raise ValueError(f"{len(rows)} rows but {len(advantages)} advantages")
+    for i, row in enumerate(rows):
+        _check(row, i)
+    kept = [(i, float(a)) for i, a in enumerate(advantages) if any(rows[i].loss_mask)]
+    return _batch(kept, rows, config)
+
+
+def _batch(kept: list[tuple[int, float]], trajectories: Sequence[TrajectoryLike],
+           config: BatchingConfig) -> LearnerBatch:
+    """Sorts (index, advantage) rows by length and packs them into bucketed micro-batches."""
+    kept = sorted(kept, key=lambda item: -len(trajectories[item[0]].token_ids))
     micro_batches = []
     for start in range(0, len(kept), config.rows):
         chunk = kept[start:start + config.rows]

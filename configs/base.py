@@ -1,0 +1,97 @@
+"""The SandMLE recipe at full scale, with the paper's hyper-parameters (SANDMLE.md).
+
+Not run directly: the per-model files (qwen3_8b.py, qwen3_14b.py, qwen3_30b_a3b.py) set the
+model and the machines, and tiny_cpu.py shrinks everything to one CPU. Each value is commented
+once, here.
+"""
+
+import pathlib
+import runpy
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # same config + seed: same tasks, data and first step
+
+    c.tasks = ml_collections.ConfigDict()
+    c.tasks.dir = ""  # an existing task store; empty = generate into <workdir>/tasks
+    c.tasks.num_tasks = 912  # the paper kept 912 tasks (848 train + 64 validation)
+    c.tasks.max_validation_tasks = 0  # 0 = all validation tasks
+    c.tasks.synth = runpy.run_path(str(pathlib.Path(__file__).with_name("synth.py")))[
+        "get_config"]()
+
+    c.model = ml_collections.ConfigDict()
+    c.model.preset = ""  # Qwen3Config preset for the dry run (shapes without weights)
+    c.model.hf_dir = ""  # the Qwen3 HF directory to start from (required at full scale)
+    c.model.compute_dtype = "bfloat16"  # fp32 master weights, bf16 forward/backward
+    c.model.tiny = ml_collections.ConfigDict(dict(  # used only when hf_dir is empty
+        vocab_size=2048, hidden_size=128, intermediate_size=384, num_layers=2, num_heads=4,
+        num_kv_heads=2, head_dim=32))
+
+    # Mesh axes (-1 = the devices left); FSDP over one 8-GPU node as in the paper.
+    c.mesh = ml_collections.ConfigDict(dict(enabled=True, data=1, fsdp=-1, expert=1, tensor=1))
+
+    c.rollout = ml_collections.ConfigDict()
+    c.rollout.engine = "sglang"  # "sglang" (servers) or "embedded" (JAX, this process)
+    c.rollout.num_slots = 64  # embedded engine: concurrent sequences
+    c.rollout.max_len = 32768  # embedded engine: KV-cache length
+    c.rollout.decode_chunk = 16  # embedded engine: tokens per device call
+    c.rollout.seed = 0
+    c.rollout.temperature = 1.0  # the paper's rollout temperature
+    c.rollout.top_p = 1.0
+    c.rollout.concurrency = 64  # episodes in flight: one step's 16 tasks x 4 rollouts
+    c.rollout.sglang_urls = ("http://127.0.0.1:30000",)  # servers or one sglang-router URL
+    c.rollout.request_timeout_s = 1800.0
+    c.rollout.weights_dir = ""  # shared filesystem path the SGLang servers load weights from
+
+    c.agent = ml_collections.ConfigDict()
+    c.agent.max_turns = 15  # model calls per trajectory
+    c.agent.context_tokens = 32768
+    c.agent.prompt_tokens = 8192  # cap on system + task prompt
+    c.agent.max_new_tokens = 8192  # per turn
+    c.agent.min_turn_tokens = 256  # prune (or stop) below this many free tokens
+    c.agent.exec_timeout_s = 300.0  # per execution
+    c.agent.episode_timeout_s = 1200.0  # 20 minutes per trajectory
+    c.agent.tool_schemas = True  # tools as Qwen3's JSON tool block
+    c.agent.reward_scheme = "paper_dense"  # or release_dense, sparse_gold
+
+    c.sandbox = ml_collections.ConfigDict(dict(
+        workers=16,  # concurrent executions on this host
+        min_isolation="bwrap",  # refuse to start with weaker isolation
+        memory_mb=8192, cpus_per_execution=2))
+
+    # Length buckets: each compiles once; the last must hold the whole context.
+    c.batching = ml_collections.ConfigDict(dict(
+        bucket_lengths=(4096, 8192, 16384, 32768), rows=8, pad_id=0))
+
+    c.sft = ml_collections.ConfigDict()
+    c.sft.steps = 200  # Seed-SFT: 200 steps, batch 32, lr 1e-5
+    c.sft.batch_size = 32
+    c.sft.tiers = ("boosting",)  # the reference agent's strongest programs
+    c.sft.log_every = 10
+    c.sft.checkpoint_every = 50
+    c.sft.optimizer = ml_collections.ConfigDict(dict(
+        learning_rate=1e-5, warmup_steps=10, schedule="cosine", total_steps=200,
+        weight_decay=0.0, max_grad_norm=1.0))
+
+    c.grpo = ml_collections.ConfigDict()
+    c.grpo.steps = 120  # the paper's checkpoints fall between steps 45 and 120
+    c.grpo.tasks_per_step = 16
+    c.grpo.group_size = 4
+    c.grpo.std_normalize = True  # GRPO; False = Dr.GRPO
+    c.grpo.drop_zero_variance = True
+    c.grpo.max_timeout_fraction = 0.2  # mask episodes with > 20% timed-out executions
+    c.grpo.loss = ml_collections.ConfigDict(dict(
+        clip_low=0.2, clip_high=0.28, dual_clip=3.0, aggregation="seq-mean-token-mean",
+        temperature=1.0, tis_cap=2.0, kl_coef=0.0))
+    c.grpo.optimizer = ml_collections.ConfigDict(dict(
+        learning_rate=1e-6, warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0))
+
+    c.eval = ml_collections.ConfigDict(dict(
+        every=10, seeds=3, temperature=1.0, top_p=0.95,  # the paper's validation sampling
+        reference_baseline=True))
+
+    c.checkpoint = ml_collections.ConfigDict(dict(every=5, keep_last=3))
+    return c

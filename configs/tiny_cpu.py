@@ -1,0 +1,66 @@
+"""The embedded default: the whole SandMLE pipeline on one CPU machine.
+
+    python -m launch.train --config=configs/tiny_cpu.py --workdir=runs/tiny
+
+Generates micro tasks, builds a tiny Qwen3 with its own small tokenizer (Qwen3's chat tokens and
+template), warm-starts it by SFT on reference-agent episodes, runs GRPO with the embedded JAX
+engine and the local sandbox, evaluates before and after, and exports an HF directory. Values
+not set here are configs/base.py's. `--config=configs/tiny_cpu.py:smoke` shrinks it for tests.
+"""
+
+import pathlib
+import runpy
+
+import ml_collections
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+    smoke = arg == "smoke"
+    c = runpy.run_path(str(pathlib.Path(__file__).with_name("base.py")))["get_config"]()
+
+    c.tasks.num_tasks = 6 if smoke else 16
+    c.tasks.synth.seeds = "tabular_binary_auc,tabular_regression_rmse"  # learnable by tiny
+    c.tasks.synth.validation_fraction = 0.25  # enough held-out tasks to see a change
+
+    c.model.compute_dtype = "float32"  # CPUs have no fast bf16
+    c.mesh.enabled = False  # one CPU device
+
+    c.rollout.engine = "embedded"
+    c.rollout.num_slots = 8
+    c.rollout.max_len = 4096
+    c.rollout.concurrency = 8
+    c.rollout.sglang_urls = ()
+
+    c.agent.max_turns = 5  # the reference plan needs 4: explore, solve, score, answer
+    c.agent.context_tokens = 4096  # attention is O(T^2): keep CPU sequences short
+    c.agent.prompt_tokens = 2048
+    c.agent.max_new_tokens = 1536  # one solution program (~800 tokens) fits
+    c.agent.exec_timeout_s = 60.0  # micro tasks train in seconds
+    c.agent.episode_timeout_s = 600.0
+    c.agent.tool_schemas = False  # a one-line tool list instead of Qwen3's JSON tool block
+
+    c.sandbox.workers = 2  # 2 cores
+    c.sandbox.min_isolation = "rlimits"  # run anywhere; the result says what was enforced
+    c.sandbox.memory_mb = 2048
+    c.sandbox.cpus_per_execution = 1
+
+    c.batching.bucket_lengths = (2048, 3072, 4096)
+    c.batching.rows = 2
+
+    c.sft.steps = 10 if smoke else 80  # enough to learn the format; CPU time is the limit
+    c.sft.batch_size = 2
+    c.sft.tiers = ("linear", "forest", "boosting")  # varied programs per training task
+    c.sft.checkpoint_every = 5 if smoke else 40
+    c.sft.optimizer.learning_rate = 3e-3  # from scratch: far above fine-tuning rates
+    c.sft.optimizer.warmup_steps = 2 if smoke else 8
+    c.sft.optimizer.total_steps = c.sft.steps
+
+    c.grpo.steps = 2 if smoke else 6
+    c.grpo.tasks_per_step = 2 if smoke else 4
+    c.grpo.optimizer.learning_rate = 1e-4  # the paper's 1e-6 would not move a tiny model
+
+    c.eval.every = 0  # before and after only
+    c.eval.seeds = 1
+    c.checkpoint.every = 2
+    c.checkpoint.keep_last = 2
+    return c

@@ -1,0 +1,376 @@
+"""The SandMLE RL job: tasks -> base policy -> SFT warm start -> GRPO steps -> evaluation -> export.
+
+Everything the run writes lives in `workdir` (the same command resumes from it):
+
+    tasks/              generated micro tasks (synth pipeline; skipped if already there)
+    base_model/         the starting HF directory (given, or built for the tiny recipe)
+    checkpoints/sft/    Orbax checkpoints of the SFT warm start
+    checkpoints/grpo/   Orbax checkpoints of GRPO (params, optimizer, step, RNG, cursor, config)
+    hf_export/          the final policy as an HF Qwen3 directory (SGLang / transformers load it)
+    metrics/            metrics.jsonl and TensorBoard events
+    plots/              reward curve and medal-rate PNGs
+    report.json         before/after evaluation, reference baseline, where everything is
+
+Restore order on start: GRPO checkpoint if any (params, optimizer, step, RNG, curriculum cursor);
+else an SFT checkpoint (finished: its params start GRPO; unfinished: SFT resumes); else fresh.
+
+Departures from the paper, on purpose: failed episodes (engine, sandbox or grader errors) are
+dropped before advantages rather than scored 0; the tiny recipe trains its own tokenizer and a
+random tiny Qwen3, since no checkpoint can be downloaded here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import pathlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from sandbox_runner import Isolation, Pool, Sandbox
+
+from sandmle_jax.agent import loop, reference
+from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.policy import EnginePolicy
+from sandmle_jax.agent.trajectory import Trajectory
+from sandmle_jax.eval import plots, report as report_lib, runner
+from sandmle_jax.models import hf, tokenizer as tokenizer_lib
+from sandmle_jax.monitoring.metrics_writer import MetricsWriter
+from sandmle_jax.parallel import mesh as mesh_lib
+from sandmle_jax.rl import (base_model, batching, checkpoint, curriculum as curriculum_lib,
+                            episodes, learner as learner_lib, optim, sft as sft_lib, weight_sync)
+from sandmle_jax.rollout import engine as engine_lib
+from sandmle_jax.synth import pipeline as synth_pipeline
+from sandmle_jax.tasks import rewards, task_set
+from sandmle_jax.tasks.task import Task
+
+def _to_dict(config) -> dict[str, Any]:
+    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
+
+
+@dataclasses.dataclass
+class _Policy:
+    """The trained model: its module (structure), learner and the rollout engine serving it."""
+
+    module: nnx.Module
+    learner: learner_lib.Learner
+    engine: engine_lib.Engine
+    chat: ChatFormat
+
+
+class Trainer:
+    def __init__(self, config, workdir: str | pathlib.Path):
+        self.config = config
+        self.workdir = pathlib.Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.agent_config = loop.agent_config_from(config)
+        self.writer = MetricsWriter(self.workdir / "metrics", enabled=jax.process_index() == 0)
+        self.report: dict[str, Any] = {"workdir": str(self.workdir)}
+
+    # ---- tasks ------------------------------------------------------------------------------
+
+    def tasks(self) -> tuple[list[Task], list[Task]]:
+        source = self.config.tasks
+        root = pathlib.Path(source.dir) if source.dir else self.workdir / "tasks"
+        if not source.dir and not task_set.has_manifest(root):
+            logging.info("generating %d tasks into %s", source.num_tasks, root)
+            synth_config = _to_dict(source.synth) | {"seed": self.config.seed}
+            synth_pipeline.Generator(synth_config, root).run(source.num_tasks)
+        train = task_set.load_task_set(root, "train")
+        validation = task_set.load_task_set(root, "validation")
+        if source.max_validation_tasks:
+            validation = validation[:source.max_validation_tasks]
+        logging.info("%d training and %d validation tasks", len(train), len(validation))
+        return train, validation
+
+    # ---- base model and tokenizer -----------------------------------------------------------
+
+    def base_model_dir(self, train_tasks: Sequence[Task]) -> pathlib.Path:
+        m = self.config.model
+        if m.hf_dir:
+            return pathlib.Path(m.hf_dir)
+        out = self.workdir / "base_model"
+        if not (out / "config.json").is_file():
+            t = m.tiny
+            base_model.build_tiny_base_model(
+                out, train_tasks, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
+                intermediate_size=t.intermediate_size, num_layers=t.num_layers,
+                num_heads=t.num_heads, num_kv_heads=t.num_kv_heads, head_dim=t.head_dim,
+                max_positions=self.config.agent.context_tokens, seed=self.config.seed)
+        return out
+
+    # ---- policy: model, learner, engine -----------------------------------------------------
+
+    def build_policy(self, model_dir: pathlib.Path, optimizer_config: Mapping[str, Any],
+                     loss: learner_lib.LossConfig, engine: engine_lib.Engine | None) -> _Policy:
+        c = self.config
+        mesh = None
+        if c.mesh.enabled:
+            axes = {k: v for k, v in _to_dict(c.mesh).items() if k != "enabled"}
+            mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig.from_dict(axes))
+        module = hf.load_model(str(model_dir), mesh=mesh, param_dtype=jnp.float32)
+        apply_fn, _ = learner_lib.nnx_apply_fn(module)
+        shardings = learner_lib.nnx_param_shardings(module, mesh) if mesh is not None else None
+        compute = jnp.bfloat16 if c.model.compute_dtype == "bfloat16" else None
+        learner = learner_lib.Learner(
+            apply_fn, optim.make_optimizer(optim.OptimizerConfig.from_dict(optimizer_config)),
+            loss, compute_dtype=compute, mesh=mesh, param_shardings=shardings)
+        tokenizer = tokenizer_lib.load_tokenizer(str(model_dir))
+        if engine is None:
+            engine = weight_sync.make_engine(c.rollout, model_dir, tokenizer)
+        return _Policy(module, learner, engine, ChatFormat.from_tokenizer(tokenizer))
+
+    # ---- episodes ---------------------------------------------------------------------------
+
+    async def play(self, jobs: Sequence[tuple[Task, str]], policy_for, chat: ChatFormat,
+                   pool: Pool, desc: str) -> list[Trajectory]:
+        return await runner.run_episodes(jobs, policy_for, chat, pool, self.agent_config,
+                                         concurrency=self.config.rollout.concurrency, desc=desc)
+
+    async def evaluate(self, name: str, tasks: Sequence[Task], policy_for_seed, chat, pool
+                       ) -> dict[str, Any]:
+        e = self.config.eval
+        summary, _ = await runner.evaluate(tasks, policy_for_seed, chat, pool,
+                                           self.agent_config, seeds=e.seeds,
+                                           concurrency=self.config.rollout.concurrency,
+                                           prefix=f"eval-{name}")
+        logging.info("evaluation %s:\n%s", name, report_lib.format_table(summary))
+        return summary
+
+    def engine_policy_for_seed(self, policy: _Policy):
+        e = self.config.eval
+        return lambda seed: EnginePolicy(policy.engine, temperature=e.temperature,
+                                         top_p=e.top_p, seed=1000 + seed)
+
+    # ---- SFT warm start ---------------------------------------------------------------------
+
+    async def warm_start(self, model_dir: pathlib.Path, train: Sequence[Task], pool: Pool
+                         ) -> Any:
+        """Runs (or resumes, or skips) SFT on reference-agent episodes; returns its params."""
+        s = self.config.sft
+        policy = self.build_policy(model_dir, _to_dict(s.optimizer), sft_lib.SFT_LOSS,
+                                   engine=_NoEngine())
+        _, params = learner_lib.nnx_apply_fn(policy.module)
+        state = policy.learner.init_state(params, self.config.seed)
+        ckpt = checkpoint.Checkpointer(self.workdir / "checkpoints" / "sft", keep_last=1,
+                                       async_save=False)
+        with ckpt:
+            restored = ckpt.restore_latest(checkpoint.abstract_like(state))
+            if restored is not None:
+                state = restored.state
+                if restored.cursor.get("done"):
+                    logging.info("SFT already finished at step %d", restored.step)
+                    return state.params
+            jobs = [(task, f"sft-{task.id}-{tier}") for task in train for tier in s.tiers]
+            tiers = [tier for _ in train for tier in s.tiers]
+            start = time.perf_counter()
+            trajectories = await self.play(
+                jobs, lambda i: reference.ReferencePolicy(policy.chat, tier=tiers[i]),
+                policy.chat, pool, desc="reference episodes")
+            rows = sft_lib.sft_rows(trajectories)
+            valid = np.mean([t.info.valid_submission for t in trajectories])
+            logging.info("%d reference episodes (%.0f%% valid) -> %d SFT rows in %.0f s",
+                         len(trajectories), 100 * valid, len(rows), time.perf_counter() - start)
+            config = batching.BatchingConfig(**_to_dict(self.config.batching))
+            first = int(state.step)
+            stream = sft_lib.sft_batches(rows, s.batch_size, config, self.config.seed, first)
+            for step in range(first, s.steps):
+                batch = next(stream)
+                state, metrics = policy.learner.train_step(state, batch)
+                if step % s.log_every == 0 or step == s.steps - 1:
+                    metrics["nll"] = sft_lib.mean_nll(policy.learner, state.params, batch)
+                    logging.info("sft step %d: nll %.3f", step, metrics["nll"])
+                self.writer.write(step, {f"sft/{k}": v for k, v in metrics.items()})
+                if (step + 1) % s.checkpoint_every == 0 or step == s.steps - 1:
+                    ckpt.save(step + 1, state, cursor={"done": step == s.steps - 1},
+                              config=_to_dict(self.config))
+        return state.params
+
+    # ---- GRPO -------------------------------------------------------------------------------
+
+    async def grpo_step(self, step: int, state, policy: _Policy, tasks: dict[str, Task],
+                        curriculum: curriculum_lib.Curriculum, pool: Pool):
+        g, r = self.config.grpo, self.config.rollout
+        task_ids = curriculum.next(g.tasks_per_step)
+        jobs = [(tasks[i], f"grpo-{step}-{i}-{k}") for i in task_ids for k in range(g.group_size)]
+        t0 = time.perf_counter()
+        trajectories = await self.play(
+            jobs, lambda _: EnginePolicy(policy.engine, temperature=r.temperature, top_p=r.top_p,
+                                         seed=self.config.seed * 100_003 + step),
+            policy.chat, pool, desc=f"step {step} rollouts")
+        rollout_s = time.perf_counter() - t0
+        groups = [trajectories[k * g.group_size:(k + 1) * g.group_size]
+                  for k in range(len(task_ids))]
+        chosen = episodes.select(groups, episodes.FilterConfig(
+            std_normalize=g.std_normalize, drop_zero_variance=g.drop_zero_variance,
+            max_timeout_fraction=g.max_timeout_fraction))
+        metrics = _rollout_metrics(trajectories, chosen)
+        metrics["time/rollout_s"] = rollout_s
+        metrics["time/execute_s"] = sum(t.info.exec_seconds for t in trajectories) / max(
+            1, pool.workers)
+        if chosen.rows:
+            batch = batching.pack(chosen.rows, chosen.advantages,
+                                  batching.BatchingConfig(**_to_dict(self.config.batching)))
+            t1 = time.perf_counter()
+            state, learn = policy.learner.train_step(state, batch)
+            metrics.update({f"learn/{k}": v for k, v in learn.items()})
+            metrics["time/learn_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            await weight_sync.push(policy.engine, policy.module, state.params,
+                                   version=str(step + 1), config=self.config.rollout,
+                                   workdir=self.workdir)
+            metrics["time/sync_s"] = time.perf_counter() - t2
+        else:
+            logging.warning("step %d: no usable trajectories (all failed, timed out or "
+                            "zero-variance); no update", step)
+        return state, metrics
+
+    async def grpo(self, model_dir: pathlib.Path, sft_params, train: Sequence[Task],
+                   validation: Sequence[Task], pool: Pool) -> dict[str, Any]:
+        g = self.config.grpo
+        loss = learner_lib.LossConfig.from_dict(_to_dict(g.loss))
+        policy = self.build_policy(model_dir, _to_dict(g.optimizer), loss, engine=None)
+        try:
+            state = policy.learner.init_state(sft_params, self.config.seed)
+            tasks = {t.id: t for t in train}
+            curriculum = curriculum_lib.Curriculum(sorted(tasks), self.config.seed)
+            ckpt = checkpoint.Checkpointer(self.workdir / "checkpoints" / "grpo",
+                                           keep_last=self.config.checkpoint.keep_last)
+            with ckpt:
+                restored = ckpt.restore_latest(checkpoint.abstract_like(state))
+                history = []
+                if restored is not None:
+                    state = restored.state
+                    curriculum.restore(restored.cursor["curriculum"])
+                    history = restored.cursor.get("eval_history", [])
+                    logging.info("resuming GRPO at step %d", restored.step)
+                await weight_sync.push(policy.engine, policy.module, state.params,
+                                       version=str(int(state.step)), config=self.config.rollout,
+                                       workdir=self.workdir)
+                if "before" not in self.report and restored is None:
+                    self.report["before"] = await self.evaluate(
+                        "sft", validation, self.engine_policy_for_seed(policy), policy.chat,
+                        pool)
+                for step in range(int(state.step), g.steps):
+                    state, metrics = await self.grpo_step(step, state, policy, tasks,
+                                                          curriculum, pool)
+                    if self.config.eval.every and (step + 1) % self.config.eval.every == 0:
+                        summary = await self.evaluate(f"step{step + 1}", validation,
+                                                      self.engine_policy_for_seed(policy),
+                                                      policy.chat, pool)
+                        metrics.update(_eval_metrics(summary))
+                        history.append({"step": step + 1, **_eval_metrics(summary)})
+                    self.writer.write(step, metrics)
+                    logging.info("grpo step %d: reward %.3f, valid %.2f, medal %.2f", step,
+                                 metrics["train/reward_mean"], metrics["train/valid_rate"],
+                                 metrics["train/medal_rate"])
+                    if (step + 1) % self.config.checkpoint.every == 0 or step + 1 == g.steps:
+                        ckpt.save(step + 1, state, config=_to_dict(self.config), cursor={
+                            "curriculum": curriculum.cursor(), "eval_history": history})
+                ckpt.wait()
+                self.report["after"] = await self.evaluate(
+                    "grpo", validation, self.engine_policy_for_seed(policy), policy.chat, pool)
+                self.report["eval_history"] = history
+                export = self.workdir / "hf_export"
+                weight_sync.export(policy.module, state.params, export, model_dir)
+                self.report["hf_export"] = str(export)
+        finally:
+            weight_sync.close_engine(policy.engine)
+        return self.report
+
+    # ---- the whole job ----------------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        train, validation = self.tasks()
+        model_dir = self.base_model_dir(train)
+        self.report["base_model"] = str(model_dir)
+        box = self.config.sandbox
+        sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation))
+        with Pool(sandbox, workers=box.workers) as pool:
+            if self.config.eval.reference_baseline:
+                chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(model_dir)))
+                self.report["reference"] = await self.evaluate(
+                    "reference", validation,
+                    lambda seed: reference.ReferencePolicy(chat, tier="boosting"), chat, pool)
+            params = await self.warm_start(model_dir, train, pool)
+            await self.grpo(model_dir, params, train, validation, pool)
+        self.finish()
+        return self.report
+
+    def finish(self) -> None:
+        plot_dir = self.workdir / "plots"
+        plot_dir.mkdir(exist_ok=True)
+        plots.plot_curves(self.workdir / "metrics", plot_dir / "reward.png",
+                          ["train/reward_mean", "train/valid_rate", "train/medal_rate",
+                           "eval/any_medal", "eval/valid_submission"])
+        rows = {name: {k: v["mean"] for k, v in self.report[key]["overall"].items()}
+                for name, key in (("reference", "reference"), ("SFT", "before"),
+                                  ("GRPO", "after")) if key in self.report}
+        if rows:
+            plots.plot_rates(rows, plot_dir / "medal_rates.png")
+        self.report["plots"] = str(plot_dir)
+        self.report["checkpoints"] = str(self.workdir / "checkpoints")
+        self.report["metrics"] = str(self.workdir / "metrics" / "metrics.jsonl")
+        (self.workdir / "report.json").write_text(json.dumps(self.report, indent=2))
+        self.writer.close()
+
+
+def _rollout_metrics(trajectories: Sequence[Trajectory], chosen: episodes.Selection
+                     ) -> dict[str, float]:
+    ok = [t for t in trajectories if not t.failed] or list(trajectories)
+    rewards = np.array([t.reward for t in ok])
+    generated = sum(s.num_generated for t in trajectories for s in t.sequences)
+    return {
+        "train/reward_mean": float(rewards.mean()), "train/reward_std": float(rewards.std()),
+        "train/valid_rate": float(np.mean([t.info.valid_submission for t in ok])),
+        "train/medal_rate": float(np.mean([t.info.medal is not None for t in ok])),
+        "train/format_rate": float(np.mean([t.info.format_rate for t in ok])),
+        "train/turns": float(np.mean([t.info.turns for t in ok])),
+        "train/exec_seconds": float(np.mean([t.info.exec_seconds for t in ok])),
+        "train/generated_tokens": float(generated),
+        "filter/failed": float(chosen.failed), "filter/timed_out": float(chosen.timed_out),
+        "filter/zero_variance_groups": float(chosen.zero_variance_groups),
+        "filter/kept": float(chosen.kept_episodes)}
+
+
+def _eval_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    return {f"eval/{k}": v["mean"] for k, v in summary["overall"].items()}
+
+
+class _NoEngine:
+    """SFT needs no rollout engine; this stands in so the policy record stays one type."""
+
+    weight_version = "sft"
+
+
+def train(config, workdir: str | pathlib.Path) -> dict[str, Any]:
+    """The whole job, resumable from `workdir`; returns the report."""
+    validate_config(config)
+    return asyncio.run(Trainer(config, workdir).run())
+
+
+def validate_config(config) -> None:
+    """Fails fast, before any work, on values the run could only reject much later."""
+    if config.agent.reward_scheme not in rewards.scheme_names():
+        raise ValueError(f"agent.reward_scheme {config.agent.reward_scheme!r} unknown; known: "
+                         f"{rewards.scheme_names()}")
+    if config.rollout.engine not in ("embedded", "sglang"):
+        raise ValueError(f"rollout.engine must be 'embedded' or 'sglang', got "
+                         f"{config.rollout.engine!r}")
+    learner_lib.LossConfig.from_dict(_to_dict(config.grpo.loss))
+    optim.OptimizerConfig.from_dict(_to_dict(config.grpo.optimizer))
+    optim.OptimizerConfig.from_dict(_to_dict(config.sft.optimizer))
+    batching.BatchingConfig(**_to_dict(config.batching))
+    if config.grpo.group_size < 2:
+        raise ValueError("grpo.group_size must be >= 2: advantages compare a group's members")
+    if max(config.batching.bucket_lengths) < config.agent.context_tokens:
+        raise ValueError(f"the largest batching bucket ({max(config.batching.bucket_lengths)})"
+                         f" must hold agent.context_tokens ({config.agent.context_tokens})")

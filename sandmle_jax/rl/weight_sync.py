@@ -1,0 +1,61 @@
+"""Getting the learner's weights to the rollout engine, and out as an HF directory.
+
+Embedded engine: an in-memory swap of a copy of the params (the learner donates its state on
+the next step, so the engine must not hold the learner's own buffers). SGLang: the learner writes
+an HF directory under the shared `rollout.weights_dir`, then the client has every server load it
+between pause and continue (`/update_weights_from_disk`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from sandmle_jax.models import hf
+from sandmle_jax.rollout import engine as engine_lib
+
+
+def make_engine(rollout, model_dir: pathlib.Path, tokenizer) -> engine_lib.Engine:
+    if rollout.engine == "embedded":
+        return engine_lib.make_engine(
+            "embedded", model=hf.load_model(str(model_dir), param_dtype=jnp.float32),
+            num_slots=rollout.num_slots, max_len=rollout.max_len,
+            decode_chunk=rollout.decode_chunk, seed=rollout.seed, tokenizer=tokenizer,
+            eos_token_ids=(tokenizer.convert_tokens_to_ids("<|im_end|>"),))
+    return engine_lib.make_engine("sglang", urls=list(rollout.sglang_urls),
+                                  request_timeout_s=rollout.request_timeout_s)
+
+
+def close_engine(engine: engine_lib.Engine) -> None:
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()
+
+
+def module_with(module: nnx.Module, params: Any) -> nnx.Module:
+    """A copy of `module` holding `params` (a pure dict like `nnx_apply_fn`'s)."""
+    graphdef, state = nnx.split(module)
+    state = jax.tree.map(lambda x: x, state)
+    nnx.replace_by_pure_dict(state, jax.tree.map(jnp.copy, params))
+    return nnx.merge(graphdef, state)
+
+
+async def push(engine: engine_lib.Engine, module: nnx.Module, params: Any, *, version: str,
+               config, workdir: pathlib.Path) -> str:
+    """Makes `engine` serve `params` as weight version `version`."""
+    if config.engine == "embedded":
+        return await engine.update_weights(nnx.state(module_with(module, params)), version)
+    root = pathlib.Path(config.weights_dir) if config.weights_dir else workdir / "weights"
+    out = root / f"v{version}"
+    hf.save_model(module_with(module, params), str(out))
+    return await engine.update_weights(str(out), version)
+
+
+def export(module: nnx.Module, params: Any, out_dir: pathlib.Path,
+           base_model_dir: pathlib.Path) -> None:
+    """The policy as an HF Qwen3 directory, with the base model's tokenizer files."""
+    hf.save_model(module_with(module, params), str(out_dir), tokenizer_dir=str(base_model_dir))
