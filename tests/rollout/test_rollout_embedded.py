@@ -180,6 +180,30 @@ def test_abort_returns_partial_output(model_dir):
     assert len(res.output_logprobs) == len(res.output_ids)
 
 
+def test_cancelled_generate_frees_its_slot(model_dir):
+    eng = EmbeddedEngine.from_dir(model_dir, num_slots=1, max_len=96, decode_chunk=1,
+                                  eos_token_ids=())
+    try:
+        async def go():
+            task = asyncio.create_task(eng.generate([GenerateRequest(
+                "cx", PROMPTS[0], SamplingParams(temperature=1.0, max_new_tokens=90, seed=1))]))
+            while eng._slots[0] is None:
+                await asyncio.sleep(0.001)
+            cancelled = eng._slots[0]
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The only slot must come free for the next request.
+            [res] = await asyncio.wait_for(eng.generate([GenerateRequest(
+                "next", PROMPTS[1], SamplingParams(temperature=0.0, max_new_tokens=3))]), 60)
+            return res, len(cancelled.output_ids)
+        res, cancelled_tokens = asyncio.run(go())
+    finally:
+        eng.close()
+    assert len(res.output_ids) == 3 and res.finish_reason.type == "length"
+    assert cancelled_tokens < 90  # aborted, not run to its end
+
+
 def test_weight_swap_in_memory_and_from_disk(model_dir):
     eng = EmbeddedEngine.from_dir(model_dir, num_slots=2, max_len=64, decode_chunk=4)
     try:
