@@ -107,7 +107,8 @@ class ExecResult:
     """What happened. `killed_by` names the limit or signal that ended the run, None if it ended
     by itself; `limits_hit` lists every limit the run ran into (a fork bomb that hits
     max_processes and then times out reports both). `exit_code` < 0 means killed by that signal.
-    `enforced` lists the limits the backend really enforced for this run.
+    `isolation` is the level (bwrap, namespaces or rlimits, as `Isolation`); `enforced` lists
+    each limit with the mechanism that really enforced it in this run.
     """
 
     exit_code: int

@@ -109,7 +109,7 @@ class Pool:
     def snapshot(self) -> dict:
         with self._lock:
             return dict(self.stats, queued=self._queue.qsize(), workers=self.workers,
-                        isolation=self.sandbox.setup.backend.name)
+                        isolation=self.sandbox.isolation.name.lower())
 
     def close(self) -> None:
         """Stop accepting work, finish what is queued, and join the workers."""

@@ -44,8 +44,6 @@ class Sandbox:
                        f"network. Why stronger backends failed: {self.probe_failures}")
             warnings.warn(message, stacklevel=2)
             log.warning(message)
-        self._lock = threading.Lock()
-        self.executions = 0
 
     def _choose(self, name: str) -> backends.Backend:
         if name != "auto" and name not in backends.REGISTRY:
@@ -73,7 +71,5 @@ class Sandbox:
         return executor.enforcement(self.setup)
 
     def run(self, req: ExecRequest, cancel: threading.Event | None = None) -> ExecResult:
-        result = executor.execute(self.setup, req, cancel)
-        with self._lock:
-            self.executions += 1
-        return result
+        """Run one request; setting `cancel` kills its tree (killed_by="cancelled")."""
+        return executor.execute(self.setup, req, cancel)

@@ -70,7 +70,9 @@ def make_handler(service: Service) -> type[http.server.BaseHTTPRequestHandler]:
             if not self._authorised():
                 return
             if self.path == "/health":
-                self._reply(200, {"ok": True, "isolation": service.pool.sandbox.setup.backend.name})
+                sandbox = service.pool.sandbox
+                self._reply(200, {"ok": True, "isolation": sandbox.isolation.name.lower(),
+                                  "backend": sandbox.setup.backend.name})
             elif self.path == "/stats":
                 self._reply(200, service.pool.snapshot())
             else:
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(pool, args.host, args.port, args.token, args.root)
     host, port = server.server_address[:2]
     print(f"sandbox_runner serving on http://{host}:{port} with {args.workers} workers, "
-          f"isolation {sandbox.setup.backend.name}", flush=True)
+          f"backend {sandbox.setup.backend.name}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

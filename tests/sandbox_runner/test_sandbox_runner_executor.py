@@ -46,7 +46,7 @@ def test_stdout_stderr_exit_code_and_isolation_are_reported(sandbox, tmp_path):
     code = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"
     result = run(sandbox, tmp_path, code)
     assert (result.exit_code, result.stdout_tail, result.stderr_tail) == (3, "out\n", "err\n")
-    assert result.isolation == sandbox.setup.backend.name
+    assert result.isolation == sandbox.isolation.name.lower()  # the level, as min_isolation
     assert result.killed_by is None and not result.timed_out
     assert any(e.startswith("wall_s=") for e in result.enforced)
 

@@ -136,3 +136,20 @@ def test_doctor_reports_backends_choice_and_limits():
                                      capture_output=True, text=True, timeout=120).stdout)
     assert data["chosen"] in data["backends"]
     assert set(data["enforcement"]) == set(Limits().to_dict())
+
+
+def test_serve_command_serves_until_interrupted(tmp_path):
+    server = subprocess.Popen([sys.executable, "-m", "sandbox_runner.serve", "--port=0",
+                               "--workers=1", "--token=t0k", f"--root={tmp_path}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = server.stdout.readline()
+        assert "serving on http://127.0.0.1:" in banner, server.stderr.read()
+        url = banner.split()[3]
+        client = Client(url, token="t0k")
+        assert client.health()[url]["ok"] is True
+        req = ExecRequest(workdir=str(tmp_path), code="print('served')", limits=LIMITS)
+        assert client.run(req).stdout_tail == "served\n"
+    finally:
+        server.send_signal(2)  # SIGINT: the pool is closed and the process exits
+        assert server.wait(timeout=30) == 0
