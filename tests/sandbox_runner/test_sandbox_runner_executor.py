@@ -93,6 +93,19 @@ def test_wall_clock_kills_a_program_that_ignores_sigterm(sandbox, tmp_path):
     assert result.timed_out and result.exit_code == -signal.SIGKILL and result.wall_s < 4
 
 
+def test_nothing_outlives_the_main_process(sandbox, tmp_path):
+    if sandbox.isolation == Isolation.RLIMITS and not sandbox.setup.controllers:
+        pytest.skip("rlimits without cgroups cannot find a daemon that left the process group")
+    code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+            "        while True:\n            open('beat', 'a').write('x')\n            time.sleep(0.02)\n"
+            "    os._exit(0)\ntime.sleep(0.3)\n")
+    result = run(sandbox, tmp_path, code)
+    assert result.exit_code == 0 and result.wall_s < 5
+    size = (tmp_path / "beat").stat().st_size
+    time.sleep(0.3)
+    assert size > 0 and (tmp_path / "beat").stat().st_size == size
+
+
 def test_cpu_limit_kills_a_spinning_program(sandbox, tmp_path):
     result = run(sandbox, tmp_path, "while True: pass", cpu_s=1, wall_s=10)
     assert result.killed_by == "cpu_s" and 0.7 <= result.cpu_s < 3
