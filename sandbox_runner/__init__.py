@@ -35,6 +35,11 @@ What it does not protect:
   - Side channels and timing; CPU sharing is not fair beyond the thread-count variables.
   - As root, the program's user inside is host uid 0 without capabilities: files it can see are
     protected by read-only mounts, not by ownership.
+  - Devices: no /sys and a minimal /dev, so no GPU inside the sandbox (micro tasks are CPU-only).
+  - A tmpfs workspace lives in RAM (up to workspace_bytes per open episode); a runner killed
+    with SIGKILL leaves its mounts behind (cgroups of dead runners are cleaned at next start).
+  - The HTTP service runs whatever its clients send: keep it on loopback or behind --token, and
+    use --root to confine the directories clients may name.
 Run `python -m sandbox_runner.doctor` to see what this host provides.
 """
 
