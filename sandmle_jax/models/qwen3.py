@@ -18,8 +18,8 @@ KV cache: `init_cache(batch, max_len)` gives a `KVCache`; `model(ids, attention_
 cache=c)` writes the chunk at each sequence's own slot `c.end[b]`, attends over the cache and
 returns `(logits, new_cache)`. A sequence's `end` advances past its last real token in the chunk,
 so right-padded prompts continue right after their own last token and left-padded prompts after
-the padded block; feeding a token with mask 0 (a finished sequence) does not advance it. The
-caller keeps `end + T <= max_len`.
+the padded block; feeding a token with mask 0 (a finished sequence) does not advance it. Tokens
+that would land past max_len are dropped (not written): the caller keeps `end + T <= max_len`.
 """
 
 import jax
@@ -101,11 +101,15 @@ def _apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
     return x * cos + rotated * sin
 
 
-def _write_rows(cache: jax.Array, update: jax.Array, start: jax.Array) -> jax.Array:
-    """cache[b, start[b]:start[b]+T] = update[b] for every sequence b (axis 1 is the slot)."""
-    def one(row, new, at):
-        return jax.lax.dynamic_update_slice_in_dim(row, new, at, axis=0)
-    return jax.vmap(one)(cache, update, start)
+def _write_slots(cache: jax.Array, update: jax.Array, slots: jax.Array, layer=None) -> jax.Array:
+    """cache[(layer,) b, slots[b, t]] = update[b, t]; slots past the end are dropped.
+
+    A scatter into the whole cache (no per-layer slice copied out and back), so a donated cache
+    is updated in place.
+    """
+    rows = jnp.arange(slots.shape[0])[:, None]
+    index = (rows, slots) if layer is None else (layer, rows, slots)
+    return cache.at[index].set(update, mode="drop")
 
 
 class Attention(nnx.Module):
@@ -132,9 +136,10 @@ class Attention(nnx.Module):
         self.precision = precision
         self.attention_impl = attention_impl
 
-    def __call__(self, x, cos, sin, mask, lengths, layer_cache=None, write_at=None):
+    def __call__(self, x, cos, sin, mask, lengths, cache=None, write_slots=None):
         """x (B, T, D); mask (B, T, S) bool; lengths (B,) real tokens per right-padded row (used
-        by the fused implementations); layer_cache (k, v) each (B, S, K, H) or None."""
+        by the fused implementations); cache (k, v, layer) with k, v the whole (L, B, S, K, H)
+        cache, or None; write_slots (B, T): the cache slot of each new token."""
         dt, prec = self.dtype, self.precision
         q = jnp.einsum("BTD,DNH->BTNH", x, self.q_proj[...].astype(dt), precision=prec)
         k = jnp.einsum("BTD,DKH->BTKH", x, self.k_proj[...].astype(dt), precision=prec)
@@ -144,11 +149,13 @@ class Attention(nnx.Module):
         q = sharding_rules.constrain(
                 q, (_BATCH, _LENGTH, "activation_heads", "activation_head_dim"))
         new_cache = None
-        if layer_cache is not None:
-            k = _write_rows(layer_cache[0], k, write_at)
-            v = _write_rows(layer_cache[1], v, write_at)
-            new_cache = (k, v)
-        if layer_cache is None and self.attention_impl != "einsum":
+        if cache is not None:
+            k_all, v_all, layer = cache
+            k_all = _write_slots(k_all, k, write_slots, layer)
+            v_all = _write_slots(v_all, v, write_slots, layer)
+            new_cache = (k_all, v_all)
+            k, v = k_all[layer], v_all[layer]
+        elif self.attention_impl != "einsum":
             out = jax.nn.dot_product_attention(
                     q, k, v, scale=self.scale, is_causal=True, query_seq_lengths=lengths,
                     key_value_seq_lengths=lengths, implementation=self.attention_impl)
@@ -259,10 +266,10 @@ class DecoderLayer(nnx.Module):
                                                 param_dtype=param_dtype)
         self.mlp = MoE(config, **kw) if config.is_moe_layer(layer) else MLP(config, **kw)
 
-    def __call__(self, h, cos, sin, mask, token_mask, layer_cache, write_at):
+    def __call__(self, h, cos, sin, mask, token_mask, cache, write_slots):
         lengths = jnp.sum(token_mask, axis=-1, dtype=jnp.int32)
         attn, new_cache = self.self_attn(self.input_layernorm(h), cos, sin, mask, lengths,
-                                         layer_cache, write_at)
+                                         cache, write_slots)
         h = h + attn
         x = self.post_attention_layernorm(h)
         if isinstance(self.mlp, MoE):
@@ -344,13 +351,13 @@ class Qwen3(nnx.Module):
                       else attention_mask.astype(bool))
         real_before = jnp.cumsum(token_mask, axis=-1) - 1  # real tokens before each, this chunk
         if cache is None:
-            seen, write_at = jnp.zeros((b,), jnp.int32), None
+            seen = jnp.zeros((b,), jnp.int32)
             query_slots = jnp.broadcast_to(jnp.arange(t), (b, t))
             kv_valid, key_slots = token_mask, jnp.arange(t)
         else:
-            seen, write_at = jnp.sum(cache.kv_mask, axis=-1), cache.end
-            query_slots = cache.end[:, None] + jnp.arange(t)
-            kv_valid = _write_rows(cache.kv_mask, token_mask, write_at)
+            seen = jnp.sum(cache.kv_mask, axis=-1)
+            query_slots = cache.end[:, None] + jnp.arange(t)  # also where the chunk is written
+            kv_valid = _write_slots(cache.kv_mask, token_mask, query_slots)
             key_slots = jnp.arange(cache.kv_mask.shape[1])
         if positions is None:
             positions = jnp.maximum(seen[:, None] + real_before, 0)
@@ -363,12 +370,11 @@ class Qwen3(nnx.Module):
         stats = []
         k_cache, v_cache = (None, None) if cache is None else (cache.k, cache.v)
         for i, layer in enumerate(self.layers):
-            layer_cache = None if cache is None else (k_cache[i], v_cache[i])
-            h, new_layer_cache, layer_stats = run(layer, h, cos, sin, mask, token_mask,
-                                                  layer_cache, write_at)
+            layer_cache = None if cache is None else (k_cache, v_cache, i)
+            h, new_kv, layer_stats = run(layer, h, cos, sin, mask, token_mask, layer_cache,
+                                         query_slots)
             if cache is not None:
-                k_cache = k_cache.at[i].set(new_layer_cache[0])
-                v_cache = v_cache.at[i].set(new_layer_cache[1])
+                k_cache, v_cache = new_kv
             if layer_stats is not None:
                 stats.append(layer_stats)
         h = self.norm(h)
