@@ -1,6 +1,6 @@
 """Tasks generated per minute, and yield per gate, with the default procedural config.
 
-    python benchmarks/synth_generate.py [--num_tasks 50] [--out DIR] [--workers 2]
+    PYTHONPATH=. python benchmarks/synth_generate.py [--num_tasks 50] [--out DIR] [--workers 2]
 
 Runs the same library call as `launch.generate` into a fresh directory (a temporary one unless
 --out is given) and prints throughput, the per-gate pass/fail counts, the diversity of the kept

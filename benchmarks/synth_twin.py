@@ -1,6 +1,6 @@
 """Per-step execution time of the baseline ladder: micro tasks vs their full-scale twins.
 
-    python benchmarks/synth_twin.py [--seeds tabular_binary_auc,timeseries_forecast_rmse]
+    PYTHONPATH=. python benchmarks/synth_twin.py [--seeds tabular_binary_auc,timeseries_forecast_rmse]
                                     [--rows 50000] [--workers 1]
 
 For each seed, one procedural DNA is generated at micro scale (50-200 training rows) and at

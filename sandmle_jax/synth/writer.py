@@ -7,6 +7,8 @@ and no answer, so the description gate has nothing to catch in its output.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from sandmle_jax.synth.domains import Domain
 from sandmle_jax.synth.dna import TaskDNA
 from sandmle_jax.synth.synthesis import TaskData
@@ -22,7 +24,7 @@ def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
     target = spec.train_targets[0]
     if dna.task_type == "binary":
         values = sorted(data.train[target].astype(str).unique())
-        meaning = (f"1 when the {domain.entity} is {domain.binary[2]}, 0 otherwise"
+        meaning = (f"1 for {domain.binary[2]}, 0 for {domain.binary[1]}"
                    if spec.output == "probability" else f"one of {values}")
         return f"`{target}`: {meaning}."
     if dna.task_type == "multiclass":
@@ -63,7 +65,7 @@ def _inputs_text(dna: TaskDNA, domain: Domain, data: TaskData) -> list[str]:
     lines = []
     for column in spec.feature_columns:
         series = data.train[column]
-        kind = "categorical" if series.dtype == object else "numeric"
+        kind = "numeric" if pd.api.types.is_numeric_dtype(series) else "categorical"
         gaps = " (may be empty)" if series.isna().any() else ""
         lines.append(f"- `{column}`: {kind}{gaps}")
     return lines
@@ -74,8 +76,9 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
     direction = "lower is better" if dna.lower_is_better else "higher is better"
     header = ",".join([spec.id_column, *spec.submission_columns])
     example = ",".join(["<id>", *(["<prediction>"] * len(spec.submission_columns))])
-    files = [f"- `train.csv`: {len(data.train)} {domain.entity}s with their inputs and targets.",
-             f"- `test.csv`: {len(data.test)} {domain.entity}s with inputs only.",
+    files = [f"- `train.csv`: {len(data.train)} rows (one per {domain.entity}) with inputs and "
+             "targets.",
+             f"- `test.csv`: {len(data.test)} rows with inputs only.",
              "- `sample_submission.csv`: a valid submission in the expected format."]
     if data.files:
         files.append("- `images/`: one PNG per row, named in the `image` column.")
