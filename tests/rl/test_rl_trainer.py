@@ -1,0 +1,100 @@
+"""The whole RL job on a tiny recipe: tasks -> tiny base model -> SFT -> GRPO -> eval -> export,
+then the same command resumes from its workdir instead of starting over."""
+
+import json
+import pathlib
+import runpy
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import write_tabular_task
+
+from sandmle_jax.monitoring.metrics_writer import read_metrics
+from sandmle_jax.rl import trainer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _store(root):
+    ids = [f"toy-{i}" for i in range(3)]
+    for i, task_id in enumerate(ids):
+        write_tabular_task(root / "tasks" / task_id, seed=i, task_id=task_id)
+    manifest = {"tasks": [{"task_id": t, "path": f"tasks/{t}"} for t in ids],
+                "train": ids[:2], "validation": ids[2:]}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+def _config(store, **overrides):
+    c = runpy.run_path(str(ROOT / "configs" / "tiny_cpu.py"))["get_config"]("smoke")
+    c.tasks.dir = str(store)
+    c.model.tiny.vocab_size = 700
+    c.model.tiny.num_layers = 1
+    c.agent.max_turns = 2
+    c.sft.steps = 2
+    c.sft.tiers = ("linear",)
+    c.sft.optimizer.total_steps = 2
+    c.sft.optimizer.warmup_steps = 1
+    c.grpo.steps = 1
+    c.grpo.tasks_per_step = 1
+    c.grpo.group_size = 2
+    c.grpo.drop_zero_variance = False  # an untrained policy's rewards are all equal
+    c.rollout.num_slots = 4
+    c.checkpoint.every = 1
+    for key, value in overrides.items():
+        node = c
+        *path, leaf = key.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    return c
+
+
+def test_tiny_job_end_to_end_and_resume(tmp_path):
+    store = _store(tmp_path / "store")
+    workdir = tmp_path / "run"
+    report = trainer.train(_config(store), workdir)
+    assert report["reference"]["overall"]["valid_submission"]["mean"] == 1.0
+    assert "before" in report and "after" in report
+    export = pathlib.Path(report["hf_export"])
+    assert (export / "config.json").is_file() and (export / "tokenizer.json").is_file()
+    rows = list(read_metrics(workdir / "metrics"))
+    assert [r["step"] for r in rows if "train/reward_mean" in r] == [0]
+    assert any("sft/loss" in r for r in rows)
+    assert (workdir / "plots" / "reward.png").is_file()
+    assert json.loads((workdir / "report.json").read_text())["hf_export"] == str(export)
+
+    # The same command with more steps resumes at step 1: SFT is not redone, step 0 not replayed.
+    trainer.train(_config(store, **{"grpo.steps": 2}), workdir)
+    rows = list(read_metrics(workdir / "metrics"))
+    assert [r["step"] for r in rows if "train/reward_mean" in r] == [0, 1]
+    assert sum("sft/loss" in r for r in rows) == 2
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tmp_path):
+    """Killing the trainer with SIGKILL and rerunning the command finishes the run."""
+    store = _store(tmp_path / "store")
+    workdir = tmp_path / "run"
+    args = [sys.executable, "-m", "launch.train", "--config=configs/tiny_cpu.py:smoke",
+            f"--workdir={workdir}", f"--config.tasks.dir={store}", "--config.grpo.steps=3",
+            "--config.grpo.tasks_per_step=1", "--config.grpo.group_size=2",
+            "--config.grpo.drop_zero_variance=False", "--config.checkpoint.every=1",
+            "--config.agent.max_turns=2"]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 1800
+    grpo = workdir / "checkpoints" / "grpo"
+    while time.time() < deadline and process.poll() is None:
+        if grpo.is_dir() and any(p.name.isdigit() for p in grpo.iterdir()):
+            break
+        time.sleep(2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = [r["step"] for r in read_metrics(workdir / "metrics") if "train/reward_mean" in r]
+    assert sorted(set(steps)) == [0, 1, 2]
