@@ -26,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.preset = ""  # Qwen3Config preset for the dry run (shapes without weights)
     c.model.hf_dir = ""  # the Qwen3 HF directory to start from (required at full scale)
     c.model.compute_dtype = "bfloat16"  # fp32 master weights, bf16 forward/backward
+    c.model.remat = True  # recompute each layer in the backward pass: 32k-token rows fit
     c.model.tiny = ml_collections.ConfigDict(dict(  # used only when hf_dir is empty
         vocab_size=2048, hidden_size=128, intermediate_size=384, num_layers=2, num_heads=4,
         num_kv_heads=2, head_dim=32))
@@ -83,6 +84,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.std_normalize = True  # GRPO; False = Dr.GRPO
     c.grpo.drop_zero_variance = True
     c.grpo.max_timeout_fraction = 0.2  # mask episodes with > 20% timed-out executions
+    c.grpo.overlap = False  # True: step k+1's rollouts run during step k's update (1 step
+    #                         off-policy, corrected by the loss's TIS); the paper is on-policy
+    c.grpo.max_staleness = 1  # drop episodes sampled by weights older than this many updates
     c.grpo.loss = ml_collections.ConfigDict(dict(
         clip_low=0.2, clip_high=0.28, dual_clip=3.0, aggregation="seq-mean-token-mean",
         temperature=1.0, tis_cap=2.0, kl_coef=0.0))

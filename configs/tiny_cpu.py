@@ -23,6 +23,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
     c.tasks.synth.validation_fraction = 0.25  # enough held-out tasks to see a change
 
     c.model.compute_dtype = "float32"  # CPUs have no fast bf16
+    c.model.remat = False  # short rows: memory is not the limit, time is
     c.mesh.enabled = False  # one CPU device
 
     c.rollout.engine = "embedded"

@@ -116,13 +116,15 @@ class Trainer:
         if c.mesh.enabled:
             axes = {k: v for k, v in _to_dict(c.mesh).items() if k != "enabled"}
             mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig.from_dict(axes))
-        module = hf.load_model(str(model_dir), mesh=mesh, param_dtype=jnp.float32)
+        # fp32 master weights; the model itself casts them to the compute dtype per matmul.
+        compute = jnp.bfloat16 if c.model.compute_dtype == "bfloat16" else None
+        module = hf.load_model(str(model_dir), mesh=mesh, param_dtype=jnp.float32,
+                               dtype=compute, remat=c.model.remat)
         apply_fn, _ = learner_lib.nnx_apply_fn(module)
         shardings = learner_lib.nnx_param_shardings(module, mesh) if mesh is not None else None
-        compute = jnp.bfloat16 if c.model.compute_dtype == "bfloat16" else None
         learner = learner_lib.Learner(
             apply_fn, optim.make_optimizer(optim.OptimizerConfig.from_dict(optimizer_config)),
-            loss, compute_dtype=compute, mesh=mesh, param_shardings=shardings)
+            loss, mesh=mesh, param_shardings=shardings)
         tokenizer = tokenizer_lib.load_tokenizer(str(model_dir))
         if engine is None:
             engine = weight_sync.make_engine(c.rollout, model_dir, tokenizer)
@@ -196,41 +198,49 @@ class Trainer:
 
     # ---- GRPO -------------------------------------------------------------------------------
 
-    async def grpo_step(self, step: int, state, policy: _Policy, tasks: dict[str, Task],
-                        curriculum: curriculum_lib.Curriculum, pool: Pool):
+    async def rollout(self, step: int, task_ids: Sequence[str], policy: _Policy,
+                      tasks: dict[str, Task], pool: Pool) -> _Rollouts:
+        """One step's episodes: each task `group_size` times."""
         g, r = self.config.grpo, self.config.rollout
-        task_ids = curriculum.next(g.tasks_per_step)
         jobs = [(tasks[i], f"grpo-{step}-{i}-{k}") for i in task_ids for k in range(g.group_size)]
-        t0 = time.perf_counter()
+        start = time.perf_counter()
         trajectories = await self.play(
             jobs, lambda _: EnginePolicy(policy.engine, temperature=r.temperature, top_p=r.top_p,
                                          seed=self.config.seed * 100_003 + step),
             policy.chat, pool, desc=f"step {step} rollouts")
-        rollout_s = time.perf_counter() - t0
         groups = [trajectories[k * g.group_size:(k + 1) * g.group_size]
                   for k in range(len(task_ids))]
+        return _Rollouts(step, groups, time.perf_counter() - start)
+
+    async def learn(self, rollouts: _Rollouts, state, policy: _Policy, workers: int):
+        """Selection, one learner step (in a thread, so rollouts in flight go on) and sync."""
+        g = self.config.grpo
+        groups = [[t for t in group if not _stale(t, int(state.step), g.max_staleness)]
+                  for group in rollouts.groups]
+        stale = sum(len(a) - len(b) for a, b in zip(rollouts.groups, groups))
         chosen = episodes.select(groups, episodes.FilterConfig(
             std_normalize=g.std_normalize, drop_zero_variance=g.drop_zero_variance,
             max_timeout_fraction=g.max_timeout_fraction))
+        trajectories = [t for group in rollouts.groups for t in group]
         metrics = _rollout_metrics(trajectories, chosen)
-        metrics["time/rollout_s"] = rollout_s
-        metrics["time/execute_s"] = sum(t.info.exec_seconds for t in trajectories) / max(
-            1, pool.workers)
-        if chosen.rows:
-            batch = batching.pack(chosen.rows, chosen.advantages,
-                                  batching.BatchingConfig(**_to_dict(self.config.batching)))
-            t1 = time.perf_counter()
-            state, learn = policy.learner.train_step(state, batch)
-            metrics.update({f"learn/{k}": v for k, v in learn.items()})
-            metrics["time/learn_s"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            await weight_sync.push(policy.engine, policy.module, state.params,
-                                   version=str(step + 1), config=self.config.rollout,
-                                   workdir=self.workdir)
-            metrics["time/sync_s"] = time.perf_counter() - t2
-        else:
-            logging.warning("step %d: no usable trajectories (all failed, timed out or "
-                            "zero-variance); no update", step)
+        metrics["filter/stale"] = float(stale)
+        metrics["time/rollout_s"] = rollouts.seconds
+        metrics["time/execute_s"] = sum(t.info.exec_seconds for t in trajectories) / workers
+        if not chosen.rows:
+            logging.warning("step %d: no usable trajectories (all failed, stale, timed out or "
+                            "zero-variance); no update", rollouts.step)
+            return state, metrics
+        batch = batching.pack(chosen.rows, chosen.advantages,
+                              batching.BatchingConfig(**_to_dict(self.config.batching)))
+        start = time.perf_counter()
+        state, learned = await asyncio.to_thread(policy.learner.train_step, state, batch)
+        metrics.update({f"learn/{k}": v for k, v in learned.items()})
+        metrics["time/learn_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        await weight_sync.push(policy.engine, policy.module, state.params,
+                               version=str(int(state.step)), config=self.config.rollout,
+                               workdir=self.workdir)
+        metrics["time/sync_s"] = time.perf_counter() - start
         return state, metrics
 
     async def grpo(self, model_dir: pathlib.Path, sft_params, train: Sequence[Task],
@@ -259,9 +269,23 @@ class Trainer:
                     self.report["before"] = await self.evaluate(
                         "sft", validation, self.engine_policy_for_seed(policy), policy.chat,
                         pool)
+                prefetch, prefetch_cursor = None, None
+
+                def start_rollout(k: int):
+                    """Draws step k's tasks now (so the cursor is known) and starts its episodes."""
+                    before = curriculum.cursor()
+                    task_ids = curriculum.next(g.tasks_per_step)
+                    task = asyncio.create_task(self.rollout(k, task_ids, policy, tasks, pool))
+                    return task, before
+
                 for step in range(int(state.step), g.steps):
-                    state, metrics = await self.grpo_step(step, state, policy, tasks,
-                                                          curriculum, pool)
+                    if prefetch is None:
+                        prefetch, _ = start_rollout(step)
+                    rollouts = await prefetch
+                    prefetch, prefetch_cursor = None, None
+                    if g.overlap and step + 1 < g.steps:  # step k+1's rollouts run while k learns
+                        prefetch, prefetch_cursor = start_rollout(step + 1)
+                    state, metrics = await self.learn(rollouts, state, policy, pool.workers)
                     if self.config.eval.every and (step + 1) % self.config.eval.every == 0:
                         summary = await self.evaluate(f"step{step + 1}", validation,
                                                       self.engine_policy_for_seed(policy),
@@ -273,8 +297,10 @@ class Trainer:
                                  metrics["train/reward_mean"], metrics["train/valid_rate"],
                                  metrics["train/medal_rate"])
                     if (step + 1) % self.config.checkpoint.every == 0 or step + 1 == g.steps:
+                        # With a prefetch in flight, a resumed run must redraw its tasks.
+                        cursor = prefetch_cursor or curriculum.cursor()
                         ckpt.save(step + 1, state, config=_to_dict(self.config), cursor={
-                            "curriculum": curriculum.cursor(), "eval_history": history})
+                            "curriculum": cursor, "eval_history": history})
                 ckpt.wait()
                 self.report["after"] = await self.evaluate(
                     "grpo", validation, self.engine_policy_for_seed(policy), policy.chat, pool)
@@ -321,6 +347,19 @@ class Trainer:
         self.report["metrics"] = str(self.workdir / "metrics" / "metrics.jsonl")
         (self.workdir / "report.json").write_text(json.dumps(self.report, indent=2))
         self.writer.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rollouts:
+    step: int
+    groups: list[list[Trajectory]]
+    seconds: float
+
+
+def _stale(trajectory: Trajectory, current_version: int, max_staleness: int) -> bool:
+    """Sampled (in part) by weights more than `max_staleness` updates old."""
+    versions = [int(v) for v in trajectory.info.weight_versions if v.lstrip("-").isdigit()]
+    return bool(versions) and current_version - min(versions) > max_staleness
 
 
 def _rollout_metrics(trajectories: Sequence[Trajectory], chosen: episodes.Selection

@@ -67,10 +67,12 @@ def test_tiny_job_end_to_end_and_resume(tmp_path):
     assert (workdir / "plots" / "reward.png").is_file()
     assert json.loads((workdir / "report.json").read_text())["hf_export"] == str(export)
 
-    # The same command with more steps resumes at step 1: SFT is not redone, step 0 not replayed.
-    trainer.train(_config(store, **{"grpo.steps": 2}), workdir)
+    # The same command with more steps resumes at step 1: SFT is not redone, step 0 not replayed;
+    # this time step 2's rollouts overlap step 1's update (one step off-policy).
+    trainer.train(_config(store, **{"grpo.steps": 3, "grpo.overlap": True}), workdir)
     rows = list(read_metrics(workdir / "metrics"))
-    assert [r["step"] for r in rows if "train/reward_mean" in r] == [0, 1]
+    assert [r["step"] for r in rows if "train/reward_mean" in r] == [0, 1, 2]
+    assert all(r["filter/stale"] == 0 for r in rows if "filter/stale" in r)
     assert sum("sft/loss" in r for r in rows) == 2
 
 
