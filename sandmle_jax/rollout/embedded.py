@@ -26,6 +26,7 @@ Requests without a seed get seed `engine_seed + arrival index`.
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -103,9 +104,6 @@ class EmbeddedEngine:
                                           asyncio.AbstractEventLoop]] = deque()
         self._wake = threading.Condition()
         self._closed = False
-        self._prefill = jax.jit(self._prefill_fn, static_argnames=("chunk",))
-        self._insert = jax.jit(self._insert_fn, donate_argnums=(0,))
-        self._decode = jax.jit(self._decode_fn, donate_argnums=(1,), static_argnames=("window",))
         self._thread = threading.Thread(target=self._loop, name="embedded-engine", daemon=True)
         self._thread.start()
 
@@ -208,83 +206,6 @@ class EmbeddedEngine:
             placed.append(new if same else jax.device_put(new, old.sharding))
         return jax.tree.unflatten(old_def, placed)
 
-    # ---- device functions (jitted) ---------------------------------------------------------
-
-    def _prefill_fn(self, state, ids, mask, temperature, top_k, top_p, keys, *, chunk: int):
-        """ids, mask (rows, length) right-padded -> first tokens, their log-probs, the small cache.
-
-        The prompt goes through in `chunk`-token pieces (a scan over the cache), which bounds
-        the attention scores (rows, heads, chunk, length) and the logits (rows, chunk, vocab)
-        that a long prompt would otherwise materialise whole.
-        """
-        model = nnx.merge(self._graphdef, state)
-        rows, length = ids.shape
-        last = jnp.sum(mask, axis=-1) - 1                                   # (rows,)
-
-        def piece(carry, xs):
-            cache, last_logits = carry
-            ids_c, mask_c, start = xs
-            logits, cache = model(ids_c, attention_mask=mask_c, cache=cache)
-            at = last - start
-            picked = jnp.take_along_axis(logits, jnp.clip(at, 0, chunk - 1)[:, None, None],
-                                         axis=1)[:, 0]
-            inside = ((at >= 0) & (at < chunk))[:, None]
-            return (cache, jnp.where(inside, picked, last_logits)), None
-
-        pieces = length // chunk
-        xs = (ids.reshape(rows, pieces, chunk).swapaxes(0, 1),
-              mask.reshape(rows, pieces, chunk).swapaxes(0, 1),
-              jnp.arange(pieces) * chunk)
-        init = (model.init_cache(rows, length),
-                jnp.zeros((rows, self.config.vocab_size), jnp.float32))
-        (cache, last_logits), _ = jax.lax.scan(piece, init, xs)
-        tokens, logprobs = sampling.sample(last_logits, temperature, top_k, top_p, keys,
-                                           jnp.zeros_like(last))
-        return tokens, logprobs, cache
-
-    @staticmethod
-    def _insert_fn(big: KVCache, small: KVCache, slots):
-        """Scatters the prefilled rows into `slots` (out-of-range slots, for padding, drop)."""
-        length = min(small.kv_mask.shape[1], big.kv_mask.shape[1])  # beyond max_len: padding
-        k = big.k.at[:, slots, :length].set(small.k[:, :, :length], mode="drop")
-        v = big.v.at[:, slots, :length].set(small.v[:, :, :length], mode="drop")
-        row_mask = jnp.zeros((slots.shape[0], big.kv_mask.shape[1]), bool)
-        row_mask = row_mask.at[:, :length].set(small.kv_mask[:, :length])
-        kv_mask = big.kv_mask.at[slots].set(row_mask, mode="drop")
-        end = big.end.at[slots].set(small.end, mode="drop")
-        return KVCache(k=k, v=v, kv_mask=kv_mask, end=end)
-
-    def _decode_fn(self, state, full_cache, tokens, done, generated, max_new, stop_ids,
-                   temperature, top_k, top_p, keys, *, window: int):
-        """`decode_chunk` steps for every slot; rows that are done neither advance nor emit.
-
-        Only the first `window` cache slots take part (every live row ends inside it): a decode
-        step reads and rewrites its cache, so short sequences should not pay for max_len.
-        """
-        model = nnx.merge(self._graphdef, state)
-        cache = KVCache(k=full_cache.k[:, :, :window], v=full_cache.v[:, :, :window],
-                        kv_mask=full_cache.kv_mask[:, :window], end=full_cache.end)
-
-        def step(carry, _):
-            cache, tokens, done, generated = carry
-            logits, cache = model(tokens[:, None], attention_mask=~done[:, None], cache=cache)
-            new, logprobs = sampling.sample(logits[:, 0], temperature, top_k, top_p, keys,
-                                            generated)
-            emitted = ~done
-            new = jnp.where(emitted, new, tokens)
-            generated = generated + emitted
-            hit_stop = jnp.any(new[:, None] == stop_ids, axis=-1)
-            done = done | (emitted & hit_stop) | (generated >= max_new)
-            return (cache, new, done, generated), (new, logprobs, emitted)
-
-        (cache, _, _, _), (out, logprobs, emitted) = jax.lax.scan(
-            step, (cache, tokens, done, generated), length=self.decode_chunk)
-        full_cache = KVCache(k=full_cache.k.at[:, :, :window].set(cache.k),
-                             v=full_cache.v.at[:, :, :window].set(cache.v),
-                             kv_mask=full_cache.kv_mask.at[:, :window].set(cache.kv_mask),
-                             end=cache.end)
-        return full_cache, out, logprobs, emitted
-
     # ---- scheduler thread ------------------------------------------------------------------
 
     def _loop(self):
@@ -350,11 +271,11 @@ class EmbeddedEngine:
             mask[r, :len(p.request.input_ids)] = True
         mask[len(ready):, 0] = True  # padding rows hold one token so their softmax is defined
         temperature, top_k, top_p, keys = self._sampling_arrays(ready, rows)
-        tokens, logprobs, small = self._prefill(self._state, ids, mask, temperature, top_k,
-                                                top_p, keys, chunk=chunk)
+        tokens, logprobs, small = _prefill(self._graphdef, self._state, ids, mask, temperature,
+                                           top_k, top_p, keys, chunk=chunk)
         slots = np.full(rows, self.num_slots, np.int32)  # out of range: dropped
         slots[:len(ready)] = free[:len(ready)]
-        self._cache = self._insert(self._cache, small, slots)
+        self._cache = _insert(self._cache, small, slots)
         tokens, logprobs = np.asarray(tokens), np.asarray(logprobs)
         for r, p in enumerate(ready):
             self._slots[slots[r]] = p
@@ -395,9 +316,10 @@ class EmbeddedEngine:
         furthest = max(len(p.request.input_ids) + len(p.output_ids) - 1
                        for p in self._slots if p is not None) + self.decode_chunk
         window = _bucket(furthest, self.min_window, self.max_len)
-        self._cache, out, logprobs, emitted = self._decode(
-            self._state, self._cache, self._last_token, done, generated, max_new, stop_ids,
-            temperature, top_k, top_p, keys, window=window)
+        self._cache, out, logprobs, emitted = _decode(
+            self._graphdef, self._state, self._cache, self._last_token, done, generated,
+            max_new, stop_ids, temperature, top_k, top_p, keys, window=window,
+            steps=self.decode_chunk)
         out, logprobs, emitted = np.asarray(out), np.asarray(logprobs), np.asarray(emitted)
         for i, p in enumerate(self._slots):
             if p is None:
@@ -454,6 +376,89 @@ class EmbeddedEngine:
         self._slots = [None] * self.num_slots
         self._cache = nnx.merge(self._graphdef, self._state).init_cache(self.num_slots,
                                                                          self.max_len)
+
+
+# ---- device functions (jitted once per model graph and shape bucket, shared by engines) ------
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunk",))
+def _prefill(graphdef, state, ids, mask, temperature, top_k, top_p, keys, *, chunk: int):
+    """ids, mask (rows, length) right-padded -> first tokens, their log-probs, the small cache.
+
+    The prompt goes through in `chunk`-token pieces (a scan over the cache), which bounds the
+    attention scores (rows, heads, chunk, length) and the logits (rows, chunk, vocab) that a
+    long prompt would otherwise materialise whole.
+    """
+    model = nnx.merge(graphdef, state)
+    rows, length = ids.shape
+    last = jnp.sum(mask, axis=-1) - 1                                       # (rows,)
+
+    def piece(carry, xs):
+        cache, last_logits = carry
+        ids_c, mask_c, start = xs
+        logits, cache = model(ids_c, attention_mask=mask_c, cache=cache)
+        at = last - start
+        picked = jnp.take_along_axis(logits, jnp.clip(at, 0, chunk - 1)[:, None, None],
+                                     axis=1)[:, 0]
+        inside = ((at >= 0) & (at < chunk))[:, None]
+        return (cache, jnp.where(inside, picked, last_logits)), None
+
+    pieces = length // chunk
+    xs = (ids.reshape(rows, pieces, chunk).swapaxes(0, 1),
+          mask.reshape(rows, pieces, chunk).swapaxes(0, 1),
+          jnp.arange(pieces) * chunk)
+    init = (model.init_cache(rows, length),
+            jnp.zeros((rows, model.config.vocab_size), jnp.float32))
+    (cache, last_logits), _ = jax.lax.scan(piece, init, xs)
+    tokens, logprobs = sampling.sample(last_logits, temperature, top_k, top_p, keys,
+                                       jnp.zeros_like(last))
+    return tokens, logprobs, cache
+
+
+@functools.partial(jax.jit, donate_argnums=(0,))
+def _insert(big: KVCache, small: KVCache, slots):
+    """Scatters the prefilled rows into `slots` (out-of-range slots, for padding, drop)."""
+    length = min(small.kv_mask.shape[1], big.kv_mask.shape[1])  # beyond max_len: padding
+    k = big.k.at[:, slots, :length].set(small.k[:, :, :length], mode="drop")
+    v = big.v.at[:, slots, :length].set(small.v[:, :, :length], mode="drop")
+    row_mask = jnp.zeros((slots.shape[0], big.kv_mask.shape[1]), bool)
+    row_mask = row_mask.at[:, :length].set(small.kv_mask[:, :length])
+    kv_mask = big.kv_mask.at[slots].set(row_mask, mode="drop")
+    end = big.end.at[slots].set(small.end, mode="drop")
+    return KVCache(k=k, v=v, kv_mask=kv_mask, end=end)
+
+
+@functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(2,),
+                   static_argnames=("window", "steps"))
+def _decode(graphdef, state, full_cache, tokens, done, generated, max_new, stop_ids,
+            temperature, top_k, top_p, keys, *, window: int, steps: int):
+    """`steps` decode steps for every slot; rows that are done neither advance nor emit.
+
+    Only the first `window` cache slots take part (every live row ends inside it): a decode step
+    reads and rewrites its cache, so short sequences should not pay for max_len.
+    """
+    model = nnx.merge(graphdef, state)
+    cache = KVCache(k=full_cache.k[:, :, :window], v=full_cache.v[:, :, :window],
+                    kv_mask=full_cache.kv_mask[:, :window], end=full_cache.end)
+
+    def step(carry, _):
+        cache, tokens, done, generated = carry
+        logits, cache = model(tokens[:, None], attention_mask=~done[:, None], cache=cache)
+        new, logprobs = sampling.sample(logits[:, 0], temperature, top_k, top_p, keys, generated)
+        emitted = ~done
+        new = jnp.where(emitted, new, tokens)
+        generated = generated + emitted
+        hit_stop = jnp.any(new[:, None] == stop_ids, axis=-1)
+        done = done | (emitted & hit_stop) | (generated >= max_new)
+        return (cache, new, done, generated), (new, logprobs, emitted)
+
+    (cache, _, _, _), (out, logprobs, emitted) = jax.lax.scan(
+        step, (cache, tokens, done, generated), length=steps)
+    full_cache = KVCache(k=full_cache.k.at[:, :, :window].set(cache.k),
+                         v=full_cache.v.at[:, :, :window].set(cache.v),
+                         kv_mask=full_cache.kv_mask.at[:, :window].set(cache.kv_mask),
+                         end=cache.end)
+    return full_cache, out, logprobs, emitted
 
 
 def _resolve(future: asyncio.Future, value):

@@ -12,10 +12,13 @@ from flax import nnx
 
 from sandmle_jax.models import hf
 from sandmle_jax.models.qwen3 import Qwen3
+from sandmle_jax.rollout import embedded
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 
 EOS = 3
+# One shape for most engines here: compiled functions are shared by engines of equal shapes.
+ENGINE_ARGS = dict(num_slots=3, max_len=96, decode_chunk=4)
 PROMPTS = [(5, 17, 42), (7, 8, 9, 10, 11, 12, 13), (99,), tuple(range(20, 45))]
 
 
@@ -36,7 +39,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine(model_dir):
-    eng = EmbeddedEngine.from_dir(model_dir, num_slots=3, max_len=96, decode_chunk=4, seed=0)
+    eng = EmbeddedEngine.from_dir(model_dir, seed=0, **ENGINE_ARGS)
     yield eng
     eng.close()
 
@@ -68,10 +71,13 @@ def test_greedy_equals_transformers_generate(engine, model_dir):
     SamplingParams(temperature=1.3, top_p=0.8, max_new_tokens=12, seed=2)])
 def test_logprobs_equal_full_forward(engine, model_dir, params):
     model = hf.load_model(model_dir)
+    # Right padding to one length leaves earlier positions' causal logits unchanged: one compile.
+    forward = nnx.jit(lambda m, tokens: m(tokens))
     requests = [GenerateRequest(f"l{i}", p, params) for i, p in enumerate(PROMPTS)]
     for prompt, res in zip(PROMPTS, run(engine, requests)):
-        tokens = np.array([list(prompt) + list(res.output_ids)])
-        logits = np.asarray(model(tokens), np.float64)[0]
+        tokens = np.zeros((1, 64), np.int32)
+        tokens[0, :len(prompt) + len(res.output_ids)] = list(prompt) + list(res.output_ids)
+        logits = np.asarray(forward(model, tokens), np.float64)[0]
         scaled = logits / (params.temperature or 1.0)
         logp = scaled - np.log(np.exp(scaled - scaled.max(-1, keepdims=True)).sum(-1,
                                                                                  keepdims=True))
@@ -86,8 +92,8 @@ def test_logprobs_equal_full_forward(engine, model_dir, params):
 
 def test_chunked_prefill_matches_whole_prompt_prefill(engine, model_dir):
     """8-token prefill pieces (the long prompt spans 4) give the same tokens and log-probs."""
-    chunked = EmbeddedEngine.from_dir(model_dir, num_slots=3, max_len=96, decode_chunk=4,
-                                      prefill_tokens=8, min_prefill_len=8)
+    chunked = EmbeddedEngine.from_dir(model_dir, prefill_tokens=8, min_prefill_len=8,
+                                      **ENGINE_ARGS)
     requests = [GenerateRequest(f"p{i}", p, SamplingParams(temperature=0.0, max_new_tokens=10))
                 for i, p in enumerate(PROMPTS)]
     try:
@@ -137,8 +143,8 @@ class CharTokenizer:
 
 
 def test_stop_string(model_dir):
-    eng = EmbeddedEngine.from_dir(model_dir, tokenizer=CharTokenizer(), num_slots=2, max_len=64,
-                                  decode_chunk=4, eos_token_ids=())
+    eng = EmbeddedEngine.from_dir(model_dir, tokenizer=CharTokenizer(), eos_token_ids=(),
+                                  **ENGINE_ARGS)
     try:
         [free] = run(eng, [GenerateRequest("t0", PROMPTS[0], SamplingParams(
             temperature=1.0, seed=5, max_new_tokens=12))])
@@ -155,16 +161,15 @@ def test_stop_string(model_dir):
 
 def test_no_recompiles_across_requests_of_one_bucket(engine):
     run(engine, [GenerateRequest("w", (1, 2, 3), SamplingParams(max_new_tokens=5, seed=0))])
-    sizes = (engine._prefill._cache_size(), engine._decode._cache_size())
+    sizes = (embedded._prefill._cache_size(), embedded._decode._cache_size())
     for i, n in enumerate((2, 7, 11, 16)):
         run(engine, [GenerateRequest(f"n{i}", tuple(range(1, n + 1)),
                                      SamplingParams(max_new_tokens=3 + i, temperature=0.5))])
-    assert (engine._prefill._cache_size(), engine._decode._cache_size()) == sizes
+    assert (embedded._prefill._cache_size(), embedded._decode._cache_size()) == sizes
 
 
 def test_abort_returns_partial_output(model_dir):
-    eng = EmbeddedEngine.from_dir(model_dir, num_slots=2, max_len=96, decode_chunk=1,
-                                  eos_token_ids=())
+    eng = EmbeddedEngine.from_dir(model_dir, eos_token_ids=(), **ENGINE_ARGS)
     try:
         async def go():
             task = asyncio.create_task(eng.generate([GenerateRequest(
@@ -205,7 +210,7 @@ def test_cancelled_generate_frees_its_slot(model_dir):
 
 
 def test_weight_swap_in_memory_and_from_disk(model_dir):
-    eng = EmbeddedEngine.from_dir(model_dir, num_slots=2, max_len=64, decode_chunk=4)
+    eng = EmbeddedEngine.from_dir(model_dir, **ENGINE_ARGS)
     try:
         req = GenerateRequest("u", PROMPTS[1], SamplingParams(temperature=0.0, max_new_tokens=8))
         [before] = run(eng, [req])

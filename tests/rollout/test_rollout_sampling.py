@@ -61,9 +61,10 @@ def test_row_draws_do_not_depend_on_neighbours():
     logits = jnp.asarray(np.stack([LOGITS, LOGITS]), jnp.float32)
     keys = jnp.stack([jax.random.PRNGKey(1), jax.random.PRNGKey(1)]).astype(jnp.uint32)
     step = jnp.array([4, 4], jnp.int32)
+    sample = jax.jit(sampling.sample)
     for neighbour_k in (-1, 2):
-        tokens, _ = sampling.sample(logits, jnp.array([1.0, 1.0]), jnp.array([-1, neighbour_k]),
-                                    jnp.ones(2), keys, step)
-        alone, _ = sampling.sample(logits[:1], jnp.array([1.0]), jnp.array([-1]), jnp.ones(1),
-                                   keys[:1], step[:1])
+        tokens, _ = sample(logits, jnp.array([1.0, 1.0]), jnp.array([-1, neighbour_k]),
+                           jnp.ones(2), keys, step)
+        alone, _ = sample(logits[:1], jnp.array([1.0]), jnp.array([-1]), jnp.ones(1),
+                          keys[:1], step[:1])
         assert int(tokens[0]) == int(alone[0])
