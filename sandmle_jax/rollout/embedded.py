@@ -93,6 +93,7 @@ class EmbeddedEngine:
             eos_token_ids = () if eos is None else (eos,) if isinstance(eos, int) else eos
         self.eos_token_ids = tuple(int(t) for t in eos_token_ids)
         self._graphdef, self._state = nnx.split(model)
+        self._prefill, self._decode = _device_functions(self._graphdef)
         self._version = weight_version
         self._arrivals = 0
         self._cache: KVCache = model.init_cache(num_slots, max_len)
@@ -271,8 +272,8 @@ class EmbeddedEngine:
             mask[r, :len(p.request.input_ids)] = True
         mask[len(ready):, 0] = True  # padding rows hold one token so their softmax is defined
         temperature, top_k, top_p, keys = self._sampling_arrays(ready, rows)
-        tokens, logprobs, small = _prefill(self._graphdef, self._state, ids, mask, temperature,
-                                           top_k, top_p, keys, chunk=chunk)
+        tokens, logprobs, small = self._prefill(self._state, ids, mask, temperature, top_k,
+                                                top_p, keys, chunk=chunk)
         slots = np.full(rows, self.num_slots, np.int32)  # out of range: dropped
         slots[:len(ready)] = free[:len(ready)]
         self._cache = _insert(self._cache, small, slots)
@@ -316,10 +317,9 @@ class EmbeddedEngine:
         furthest = max(len(p.request.input_ids) + len(p.output_ids) - 1
                        for p in self._slots if p is not None) + self.decode_chunk
         window = _bucket(furthest, self.min_window, self.max_len)
-        self._cache, out, logprobs, emitted = _decode(
-            self._graphdef, self._state, self._cache, self._last_token, done, generated,
-            max_new, stop_ids, temperature, top_k, top_p, keys, window=window,
-            steps=self.decode_chunk)
+        self._cache, out, logprobs, emitted = self._decode(
+            self._state, self._cache, self._last_token, done, generated, max_new, stop_ids,
+            temperature, top_k, top_p, keys, window=window, steps=self.decode_chunk)
         out, logprobs, emitted = np.asarray(out), np.asarray(logprobs), np.asarray(emitted)
         for i, p in enumerate(self._slots):
             if p is None:
@@ -378,10 +378,19 @@ class EmbeddedEngine:
                                                                          self.max_len)
 
 
-# ---- device functions (jitted once per model graph and shape bucket, shared by engines) ------
+# ---- device functions (compiled once per model graph and shape bucket, shared by engines) ----
 
 
-@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("chunk",))
+@functools.lru_cache(maxsize=None)
+def _device_functions(graphdef) -> tuple[Any, Any]:
+    """Jitted prefill and decode for one model graph, shared by every engine over an equal graph
+    (the graph is hashed here once, not at every call as a static argument would be)."""
+    prefill = jax.jit(functools.partial(_prefill, graphdef), static_argnames=("chunk",))
+    decode = jax.jit(functools.partial(_decode, graphdef), donate_argnums=(1,),
+                     static_argnames=("window", "steps"))
+    return prefill, decode
+
+
 def _prefill(graphdef, state, ids, mask, temperature, top_k, top_p, keys, *, chunk: int):
     """ids, mask (rows, length) right-padded -> first tokens, their log-probs, the small cache.
 
@@ -428,8 +437,6 @@ def _insert(big: KVCache, small: KVCache, slots):
     return KVCache(k=k, v=v, kv_mask=kv_mask, end=end)
 
 
-@functools.partial(jax.jit, static_argnums=(0,), donate_argnums=(2,),
-                   static_argnames=("window", "steps"))
 def _decode(graphdef, state, full_cache, tokens, done, generated, max_new, stop_ids,
             temperature, top_k, top_p, keys, *, window: int, steps: int):
     """`steps` decode steps for every slot; rows that are done neither advance nor emit.

@@ -12,7 +12,6 @@ from flax import nnx
 
 from sandmle_jax.models import hf
 from sandmle_jax.models.qwen3 import Qwen3
-from sandmle_jax.rollout import embedded
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 
@@ -161,11 +160,11 @@ def test_stop_string(model_dir):
 
 def test_no_recompiles_across_requests_of_one_bucket(engine):
     run(engine, [GenerateRequest("w", (1, 2, 3), SamplingParams(max_new_tokens=5, seed=0))])
-    sizes = (embedded._prefill._cache_size(), embedded._decode._cache_size())
+    sizes = (engine._prefill._cache_size(), engine._decode._cache_size())
     for i, n in enumerate((2, 7, 11, 16)):
         run(engine, [GenerateRequest(f"n{i}", tuple(range(1, n + 1)),
                                      SamplingParams(max_new_tokens=3 + i, temperature=0.5))])
-    assert (embedded._prefill._cache_size(), embedded._decode._cache_size()) == sizes
+    assert (engine._prefill._cache_size(), engine._decode._cache_size()) == sizes
 
 
 def test_abort_returns_partial_output(model_dir):
