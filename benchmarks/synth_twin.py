@@ -1,7 +1,7 @@
 """Per-step execution time of the baseline ladder: micro tasks vs their full-scale twins.
 
-    PYTHONPATH=. python benchmarks/synth_twin.py [--seeds tabular_binary_auc,timeseries_forecast_rmse]
-                                    [--rows 50000] [--workers 1]
+    PYTHONPATH=. python benchmarks/synth_twin.py \
+        [--seeds tabular_binary_auc,timeseries_forecast_rmse] [--rows 50000] [--workers 1]
 
 For each seed, one procedural DNA is generated at micro scale (50-200 training rows) and at
 `--rows` (the twin: same rule, noise and mutations). Each of the five baseline programs is one

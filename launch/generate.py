@@ -1,4 +1,6 @@
-"""Generate verified synthetic tasks: `python -m launch.generate --config=configs/synth.py --out=DIR`.
+"""Generate verified synthetic tasks.
+
+    python -m launch.generate --config=configs/synth.py --out=DIR [--num_tasks=N]
 
 Prints the yield and diversity report as JSON (also written to DIR/report.json). Rerunning with
 the same DIR resumes: finished candidates are skipped.

@@ -4,7 +4,8 @@ Each rung is a self-contained Python script that reads the task's public/ train.
 and writes submission.csv in its workspace, exactly as an agent would. The scripts share one
 prelude (loading, featurising per modality, fitting and writing the submission per output kind)
 and differ in the model: constant (train prior or mean), simple (25 nearest neighbours), linear
-(softmax or ridge regression on standardised features; these three in numpy, cheap to start), tree ensemble (random forest) and tuned
+(softmax or ridge regression on standardised features; these three in numpy, cheap to
+start), tree ensemble (random forest) and tuned
 (3-fold CV model selection over forests, extra trees, boosting and linear models).
 
 A rung's `BaselineSpec` carries everything the prelude needs, so the same scripts serve every
@@ -42,7 +43,8 @@ class BaselineSpec:
 
     def __post_init__(self):
         if self.output not in OUTPUT_KINDS:
-            raise ValueError(f"BaselineSpec.output must be one of {OUTPUT_KINDS}, got {self.output!r}")
+            raise ValueError(f"BaselineSpec.output must be one of {OUTPUT_KINDS}, "
+                             f"got {self.output!r}")
         for name in ("feature_columns", "train_targets", "submission_columns", "classes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -199,7 +201,8 @@ T = np.eye(len(CLASSES))[Y] if CLASSIFY else Y.astype(float)
 k = min(25, len(A))
 pred = []
 for start in range(0, len(B), 512):
-    d = (B[start:start + 512] ** 2).sum(1)[:, None] - 2 * B[start:start + 512] @ A.T + (A ** 2).sum(1)
+    rows = B[start:start + 512]
+    d = (rows ** 2).sum(1)[:, None] - 2 * rows @ A.T + (A ** 2).sum(1)
     near = np.argpartition(d, k - 1, axis=1)[:, :k]
     pred.append(T[near].mean(axis=1))
 write(np.concatenate(pred))
@@ -241,8 +244,9 @@ def make(task):
 write(fit_predict(make, X, Y, Xt))
 ''',
     "tuned": r'''
-from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, GradientBoostingClassifier,
-                              GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor,
+                              GradientBoostingClassifier, GradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline

@@ -80,7 +80,8 @@ def write_draft(task_id: str, dna: TaskDNA, data: TaskData, out_dir: pathlib.Pat
     return save_task(out_dir, spec, public=public, private=data.private_files())
 
 
-def score_frame(task: Task, frame: pd.DataFrame, path: pathlib.Path) -> tuple[float | None, str | None]:
+def score_frame(task: Task, frame: pd.DataFrame,
+                path: pathlib.Path) -> tuple[float | None, str | None]:
     """Grades a submission DataFrame through `tasks.grading`; (score, why not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)

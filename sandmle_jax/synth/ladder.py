@@ -34,7 +34,8 @@ def run_scripts(task: Task, scripts: Mapping[str, str], pool: Pool, limits: Limi
     """Runs each script in a fresh sandbox workspace and grades what it wrote."""
     episodes = {name: Episode(task.public_dir, pool, limits) for name in scripts}
     try:
-        futures = {name: pool.submit(ep.request(code=code, env={"PUBLIC_DIR": str(task.public_dir)}),
+        futures = {name: pool.submit(ep.request(code=code,
+                                                env={"PUBLIC_DIR": str(task.public_dir)}),
                                      block=True)
                    for (name, code), ep in zip(scripts.items(), episodes.values())}
         results = {}

@@ -134,7 +134,8 @@ def _read_frame(workspace: pathlib.Path, name: str) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(read_workspace_file(workspace, name)))
 
 
-def _read_outputs(workspace: pathlib.Path) -> tuple[dict[str, pd.DataFrame], dict, dict[str, bytes]]:
+def _read_outputs(
+        workspace: pathlib.Path) -> tuple[dict[str, pd.DataFrame], dict, dict[str, bytes]]:
     missing = [f for f in DATA_FILES if not (workspace / f).is_file()]
     if missing:
         raise RoleFailure(f"the script ran but did not write {missing}")
@@ -165,7 +166,8 @@ def _task_data(frames: Mapping[str, pd.DataFrame], info: Mapping[str, Any],
         raise RoleFailure(f"task_info.json is incomplete or wrong: {e!r}")
     for name, frame in frames.items():
         if ID_COLUMN not in frame.columns:
-            raise RoleFailure(f"{name} has no `{ID_COLUMN}` column (columns: {list(frame.columns)})")
+            raise RoleFailure(f"{name} has no `{ID_COLUMN}` column "
+                              f"(columns: {list(frame.columns)})")
     return TaskData(train=frames["train.csv"], test=frames["test.csv"],
                     answers=frames["answers.csv"], sample=frames["sample_submission.csv"],
                     gold=frames["gold_submission.csv"], files=dict(files), baseline=spec,
@@ -200,8 +202,9 @@ class Developer:
                 raise RoleFailure(f"the outputs do not form a valid task: {e}")
             return code, data
 
+        vocabulary = dataclasses.asdict(domains.get_domain(dna.domain))
         user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\n"
-                f"Domain vocabulary:\n{json.dumps(dataclasses.asdict(domains.get_domain(dna.domain)))}")
+                f"Domain vocabulary:\n{json.dumps(vocabulary)}")
         system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS))
         code, data = _converse(self.chat, "ml_developer", system, user, attempt, self.max_attempts)
         replay = self._run(code, workshop, empty).digest()
@@ -256,7 +259,7 @@ class MLOps:
                            _MLOPS.format(metrics=metrics_lib.metric_names()), user, attempt,
                            self.max_attempts)
         checks = {"sample": data.sample, "gold": data.gold, **frames}
-        return grading_checks(dna, development, checks,
+        return grading_checks(development, checks,
                               workshop.scratch / development.draft.id / "checks")
 
 

@@ -49,8 +49,8 @@ class Developer:
         return develop_from_data(task_id, dna, data, replay, workshop, BACKEND)
 
 
-def grading_checks(dna: dna_lib.TaskDNA, development: Development,
-                   frames: Mapping[str, Any], scratch: pathlib.Path) -> dict[str, float | None]:
+def grading_checks(development: Development, frames: Mapping[str, Any],
+                   scratch: pathlib.Path) -> dict[str, float | None]:
     """Scores of named submission frames on the draft, through `tasks.grading`."""
     return {name: score_frame(development.draft, frame, scratch / f"{name}.csv")[0]
             for name, frame in frames.items()}
@@ -65,7 +65,7 @@ class MLOps:
                   "constant": submissions.constant(data),
                   "shuffled": submissions.shuffled(data, np.random.default_rng(dna.seed))}
         scratch = workshop.scratch / development.draft.id / f"checks-{metric.name}"
-        return grading_checks(dna, development, frames, scratch)
+        return grading_checks(development, frames, scratch)
 
 
 class Writer:

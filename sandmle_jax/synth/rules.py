@@ -61,7 +61,8 @@ def sample_rule(rng: np.random.Generator, n_inputs: int, n_outputs: int, *, nonl
     weights = np.zeros((n_inputs, n_outputs))
     nonlinear, pairs = [], []
     for o in range(n_outputs):
-        used = rng.choice(informative, size=min(informative, int(rng.integers(2, 5))), replace=False)
+        used = rng.choice(informative, size=min(informative, int(rng.integers(2, 5))),
+                          replace=False)
         signs = rng.choice([-1.0, 1.0], size=used.size)
         weights[used, o] = np.round(signs * rng.uniform(0.5, 1.5, size=used.size), 3)
         if nonlinearity > 0:

@@ -66,7 +66,8 @@ class Seed:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - names)
         if unknown:
-            raise SeedError(f"seed {raw.get('id')!r}: unknown keys {unknown}; known: {sorted(names)}")
+            raise SeedError(f"seed {raw.get('id')!r}: unknown keys {unknown}; "
+                            f"known: {sorted(names)}")
         return cls(**raw)
 
 
@@ -100,7 +101,10 @@ def seed_from_task(task: Task, input_shape: Mapping[str, int] | None = None) -> 
                      else int(targets.iloc[:, 0].nunique()))
     if input_shape is None:
         train = task.public_dir / "train.csv"
-        width = len(train.open().readline().split(",")) if train.is_file() else 8
+        width = 8
+        if train.is_file():
+            with train.open() as f:
+                width = len(f.readline().split(","))
         input_shape = {"n_features": max(2, min(width - 1 - len(spec.target_columns), 12)),
                        "n_categorical": 1}
     return Seed(id=f"mlebench_{spec.id}", modelled_on=spec.id, modality=spec.modality,

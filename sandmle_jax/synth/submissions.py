@@ -93,7 +93,8 @@ def single_column(data: TaskData, column: str) -> pd.DataFrame:
         return _frame(data, {c: prob_of_one(targets[t].to_numpy(dtype=int))
                              for c, t in zip(cols, spec.train_targets)})
     if spec.output == "value":
-        pred = tree("regress").fit(x, targets.to_numpy(dtype=float)).predict(xt).reshape(len(xt), -1)
+        model = tree("regress").fit(x, targets.to_numpy(dtype=float))
+        pred = model.predict(xt).reshape(len(xt), -1)
         if spec.non_negative:
             pred = np.clip(pred, 0.0, None)
         return _frame(data, {c: pred[:, j] for j, c in enumerate(cols)})

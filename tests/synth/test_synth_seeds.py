@@ -16,10 +16,12 @@ def test_shipped_seeds_cover_the_issue_matrix():
     shipped = seeds.load_seeds()
     assert len(shipped) >= 12
     assert {s.modality for s in shipped.values()} == {"tabular", "text", "image", "timeseries"}
-    assert {"binary", "multiclass", "multilabel", "regression"} <= {s.task_type for s in shipped.values()}
-    assert {"ranking", "forecasting"} & {s.task_type for s in shipped.values()}
+    task_types = {s.task_type for s in shipped.values()}
+    assert {"binary", "multiclass", "multilabel", "regression"} <= task_types
+    assert {"ranking", "forecasting"} & task_types
     for seed in shipped.values():
-        assert seed.modelled_on and seed.lower_is_better == metrics.get_metric(seed.metric).lower_is_better
+        assert seed.modelled_on
+        assert seed.lower_is_better == metrics.get_metric(seed.metric).lower_is_better
 
 
 def test_seed_rejects_unknown_metric_and_modality():
@@ -35,8 +37,8 @@ def test_seed_rejects_unknown_metric_and_modality():
 def test_at_least_eight_domains_each_with_its_own_vocabulary():
     names = domains.domain_names()
     assert len(names) >= 8
-    vocabularies = [frozenset(f.name for f in domains.get_domain(n).numeric) | {domains.get_domain(n).binary[0]}
-                    for n in names]
+    vocabularies = [frozenset(f.name for f in domains.get_domain(n).numeric)
+                    | {domains.get_domain(n).binary[0]} for n in names]
     assert len(set(vocabularies)) == len(names)
     for name in names:
         domain = domains.get_domain(name)

@@ -34,7 +34,8 @@ def test_every_seed_synthesises_a_consistent_deterministic_task(seed_id):
     data = synthesis.synthesize(dna)
     assert (len(data.train), len(data.test)) == (dna.n_train, dna.n_test)
     ids_train, ids_test = set(data.train["id"]), set(data.test["id"])
-    assert len(ids_train) == dna.n_train and len(ids_test) == dna.n_test and not ids_train & ids_test
+    assert (len(ids_train), len(ids_test)) == (dna.n_train, dna.n_test)
+    assert not ids_train & ids_test
     for frame in (data.answers, data.sample, data.gold):
         assert list(frame.columns) == ["id", *data.target_columns]
         assert frame["id"].tolist() == data.test["id"].tolist()
