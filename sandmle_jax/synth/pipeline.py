@@ -31,11 +31,11 @@ from tqdm import tqdm
 from sandbox_runner import Limits, Pool, Sandbox
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.synth import gates as gates_lib
-from sandmle_jax.synth.candidate import record
+from sandmle_jax.synth.candidate import Candidate, record
 from sandmle_jax.synth.roles import Roles, Workshop, build_candidate, make_roles
 from sandmle_jax.synth.seeds import Seed, load_seeds
 from sandmle_jax.tasks import grading
-from sandmle_jax.tasks.task import TaskError, load_task
+from sandmle_jax.tasks.task import Task, TaskError, load_task
 
 MiB = 1 << 20
 
@@ -118,7 +118,7 @@ class Generator:
         _write_json(self.records_dir / f"{task_id}.json", rec)
         return rec
 
-    def _publish(self, candidate, draft) -> dict[str, Any]:
+    def _publish(self, candidate: Candidate, draft: Task) -> dict[str, Any]:
         """Saves the task, reloads it and grades the gold reference through `tasks`."""
         target = self.tasks_dir / candidate.task_id
         try:
