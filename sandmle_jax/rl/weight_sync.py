@@ -26,8 +26,10 @@ def make_engine(rollout, model_dir: pathlib.Path, tokenizer) -> engine_lib.Engin
             num_slots=rollout.num_slots, max_len=rollout.max_len,
             decode_chunk=rollout.decode_chunk, seed=rollout.seed, tokenizer=tokenizer,
             eos_token_ids=(tokenizer.convert_tokens_to_ids("<|im_end|>"),))
-    return engine_lib.make_engine("sglang", urls=list(rollout.sglang_urls),
-                                  request_timeout_s=rollout.request_timeout_s)
+    return engine_lib.make_engine(
+        "sglang", urls=list(rollout.sglang_urls),
+        weight_sync_urls=list(rollout.sglang_worker_urls) or None,
+        request_timeout_s=rollout.request_timeout_s)
 
 
 def close_engine(engine: engine_lib.Engine) -> None:
