@@ -6,6 +6,8 @@
    Sandbox (argv request, and code request which adds writing a fresh file); goal: < 60 ms added.
 2. A program importing pandas and scikit-learn and fitting a model on 200 rows: median wall
    time bare and sandboxed (also the median of per-pair ratios, and min vs min); goal: <= 1.3.
+   Also its CPU seconds (bare: rusage of the process tree; sandboxed: the cgroup's cpuacct,
+   which includes bwrap itself), which load from other jobs disturbs far less than wall time.
 3. Throughput of that program with a Pool of 2 workers, and bare with 2 concurrent processes.
 Bare runs get the same thread-count variables as the sandbox (cpus=1), so only isolation differs.
 Runs alternate bare/sandboxed so that load from other users of the machine hits both alike; the
@@ -43,19 +45,34 @@ def _write_task(public: str) -> None:
         f.write("\n".join(rows) + "\n")
 
 
-def _bare(argv: list[str], cwd: str) -> float:
+def _bare_with_cpu(argv: list[str], cwd: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys of the process and its children) of a bare run."""
     env = {"PATH": os.environ["PATH"], **{name: "1" for name in THREAD_VARS}}
     start = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare run of {argv} exited {proc.returncode}")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-def _timed(fn) -> float:
+def _bare(argv: list[str], cwd: str) -> float:
+    return _bare_with_cpu(argv, cwd)[0]
+
+
+def _timed_with_cpu(fn) -> tuple[float, float]:
+    """Wall seconds around a sandboxed run, and the CPU seconds its cgroup accounted."""
     start = time.perf_counter()
     result = fn()
     if result.exit_code != 0:
         raise RuntimeError(f"sandboxed run failed: {result.stderr_tail}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, result.cpu_s
+
+
+def _timed(fn) -> float:
+    return _timed_with_cpu(fn)[0]
 
 
 def main() -> None:
@@ -85,10 +102,14 @@ def main() -> None:
                 bare.append(_bare([py, "-c", "print(1)"], ws))
                 boxed.append(_timed(lambda: ep.run((py, "-c", "print(1)"))))
                 boxed_code.append(_timed(lambda: ep.run_code("print(1)")))
-            fit_bare, fit_boxed = [], []
+            fit_bare, fit_boxed, cpu_bare, cpu_boxed = [], [], [], []
             for _ in range(args.fit_repeats):
-                fit_bare.append(_bare([py, fit_file], ws))
-                fit_boxed.append(_timed(lambda: ep.run_code(FIT.format(public=public))))
+                wall, cpu = _bare_with_cpu([py, fit_file], ws)
+                fit_bare.append(wall)
+                cpu_bare.append(cpu)
+                wall, cpu = _timed_with_cpu(lambda: ep.run_code(FIT.format(public=public)))
+                fit_boxed.append(wall)
+                cpu_boxed.append(cpu)
             with concurrent.futures.ThreadPoolExecutor(2) as threads:
                 start = time.perf_counter()
                 list(threads.map(lambda _: _bare([py, fit_file], ws), range(args.throughput_runs)))
@@ -118,6 +139,9 @@ def main() -> None:
         "fit_ratio": round(med(fit_boxed) / med(fit_bare), 3),
         "fit_ratio_median_of_pairs": round(med(b / a for a, b in zip(fit_bare, fit_boxed)), 3),
         "fit_ratio_min_vs_min": round(min(fit_boxed) / min(fit_bare), 3),
+        "fit_cpu_bare_s": round(med(cpu_bare), 3),
+        "fit_cpu_sandbox_s": round(med(cpu_boxed), 3),
+        "fit_cpu_ratio": round(med(cpu_boxed) / med(cpu_bare), 3),
         "throughput_bare_2proc_per_s": round(bare_rate, 2),
         "throughput_pool_2workers_per_s": round(boxed_rate, 2),
     }
