@@ -1,10 +1,13 @@
 """CPU benchmark of the Qwen3 model: train-step throughput vs transformers, memory per parameter.
 
-    python benchmarks/models_cpu.py [--steps=5]
+    python benchmarks/models_cpu.py                          # both sides on all (2) cores
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \
+        python benchmarks/models_cpu.py --torch_threads=1 --memory=false   # one thread each
 
 1. Forward+backward tokens/s of our jitted NNX model and of transformers' Qwen3ForCausalLM
-   (torch, eager, sdpa attention) on the same small config and batch, same threads; the ratio is
-   ours / torch (goal >= 1.5x).
+   (torch, eager, sdpa attention) on the same small config and batch; the ratio is ours / torch
+   (goal >= 1.5x). Steps of the two frameworks alternate and medians are compared, so load from
+   other jobs hits both alike.
 2. Peak memory of one jitted, donated AdamW train step (params, grads, optimizer state,
    activations), from XLA's compiled memory analysis: (arguments + outputs - donated aliases +
    temporaries) / parameter count, in bytes per parameter; compiled from shapes only, so the
@@ -24,9 +27,11 @@ from flax import nnx
 
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 
-_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per framework (after 2 warm-up steps).")
+_STEPS = flags.DEFINE_integer("steps", 8, "Timed steps per framework (alternated, after warm-up).")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step.")
 _SEQ = flags.DEFINE_integer("seq", 256, "Tokens per sequence.")
+_TORCH_THREADS = flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the reference.")
+_MEMORY = flags.DEFINE_bool("memory", True, "Also compile train steps for the memory table.")
 
 CONFIGS = {
         "dense": Qwen3Config.tiny(vocab_size=4096, hidden_size=256, intermediate_size=768,
@@ -44,36 +49,35 @@ def _nll(logits, ids):
     return -jnp.mean(jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1))
 
 
-def _time(fn, steps: int) -> float:
-    for _ in range(2):
-        fn()
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - start) / steps
-
-
-def ours_step_seconds(config: Qwen3Config, ids: np.ndarray, steps: int) -> float:
+def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,
+               torch_threads: int) -> tuple[float, float, float]:
+    """(ours, torch) tokens/s (median over steps) and the median ratio, steps alternated."""
     model = Qwen3(config, rngs=nnx.Rngs(0))
-    ids = jnp.asarray(ids)
-    step = nnx.jit(nnx.value_and_grad(lambda m: _nll(m(ids), ids)))
-
-    def run():
-        loss, grads = step(model)
-        jax.block_until_ready((loss, grads))
-    return _time(run, steps)
-
-
-def torch_step_seconds(config: Qwen3Config, ids: np.ndarray, steps: int) -> float:
+    jax_ids = jnp.asarray(ids)
+    jax_step = nnx.jit(nnx.value_and_grad(lambda m: _nll(m(jax_ids), jax_ids)))
     hf_config = transformers.AutoConfig.for_model(**config.to_hf_dict("float32"))
     cls = transformers.Qwen3MoeForCausalLM if config.is_moe else transformers.Qwen3ForCausalLM
-    model = cls(hf_config).train()
-    ids = torch.tensor(ids)
+    torch_model = cls(hf_config).train()
+    torch_ids = torch.tensor(ids)
+    torch.set_num_threads(torch_threads)
 
-    def run():
-        model.zero_grad(set_to_none=True)
-        model(ids, labels=ids).loss.backward()
-    return _time(run, steps)
+    def ours():
+        jax.block_until_ready(jax_step(model))
+
+    def reference():
+        torch_model.zero_grad(set_to_none=True)
+        torch_model(torch_ids, labels=torch_ids).loss.backward()
+
+    seconds = {ours: [], reference: []}
+    for fn in (ours, ours, reference, reference):  # compile / warm up
+        fn()
+    for _ in range(steps):
+        for fn in seconds:
+            start = time.perf_counter()
+            fn()
+            seconds[fn].append(time.perf_counter() - start)
+    ours_s, torch_s = np.median(seconds[ours]), np.median(seconds[reference])
+    return ids.size / ours_s, ids.size / torch_s, torch_s / ours_s
 
 
 def train_step_memory(config: Qwen3Config, batch: int, seq: int, param_dtype,
@@ -106,15 +110,16 @@ def main(argv):
     del argv
     ids = np.random.RandomState(0).randint(0, 4096, (_BATCH.value, _SEQ.value))
     tokens = ids.size
-    print(f"device: {jax.devices()[0].device_kind}; torch threads {torch.get_num_threads()}; "
-          f"batch {ids.shape[0]} x {ids.shape[1]} tokens")
+    print(f"device: {jax.devices()[0].device_kind}; batch {ids.shape[0]} x {ids.shape[1]} tokens; "
+          f"torch threads {_TORCH_THREADS.value}")
     print("| model | params | ours tok/s | torch tok/s | ours/torch |")
     print("|---|---|---|---|---|")
     for name, config in CONFIGS.items():
-        ours = tokens / ours_step_seconds(config, ids, _STEPS.value)
-        ref = tokens / torch_step_seconds(config, ids, _STEPS.value)
-        print(f"| {name} | {config.num_params() / 1e6:.1f}M | {ours:,.0f} | {ref:,.0f} | "
-              f"{ours / ref:.2f}x |")
+        ours, reference, ratio = throughput(config, ids, _STEPS.value, _TORCH_THREADS.value)
+        print(f"| {name} | {config.num_params() / 1e6:.1f}M | {ours:,.0f} | {reference:,.0f} | "
+              f"{ratio:.2f}x |")
+    if not _MEMORY.value:
+        return
     print("\n| model | batch x seq | param dtype | remat | peak bytes/param | state bytes/param |")
     print("|---|---|---|---|---|---|")
     memory_cases = [(name, config, _BATCH.value, _SEQ.value) for name, config in CONFIGS.items()]
