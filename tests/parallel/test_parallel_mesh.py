@@ -122,3 +122,16 @@ def test_state_shardings_cover_a_model_and_its_optimizer():
     assert flat[(1, "step")].get_value().spec == P()
     with pytest.raises(ValueError, match="logical_axes"):
         rules.state_shardings(nnx.State({"w": nnx.Param(jax.numpy.ones((2, 2)))}), mesh)
+
+
+def test_kv_cache_shardings_follow_the_cache_rules():
+    from flax import nnx
+
+    from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+
+    cache = Qwen3(Qwen3Config.tiny(), rngs=nnx.Rngs(0)).init_cache(2, 8)
+    shardings = cache.shardings(mesh_lib.make_mesh(mesh_lib.MeshConfig()))
+    batch = ("data", "fsdp", "expert")
+    assert shardings.k.spec == P(None, batch, None, "tensor", None) == shardings.v.spec
+    assert shardings.kv_mask.spec == P(batch, None)
+    assert shardings.end.spec == P(batch)
