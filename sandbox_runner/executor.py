@@ -268,7 +268,7 @@ def _watch(proc, pidfd, outputs, group, req, polling, start, cancel, wrapped):
         sel.register(fd, selectors.EVENT_READ)
     sel.register(pidfd, selectors.EVENT_READ)
     deadline = start + limits.wall_s
-    next_poll = start + WORKSPACE_POLL_S
+    next_poll = start + WORKSPACE_POLL_S if polling else math.inf
     ended_by, kill_at, status = None, None, None
     try:
         while status is None:

@@ -1,6 +1,7 @@
 """Episode workspaces (persistence, quota, cleanup) and the grader's safe file reader."""
 
 import os
+import time
 
 import pytest
 
@@ -90,3 +91,15 @@ def test_safe_reader_rejects_symlinks_hard_links_fifos_and_big_files(tmp_path):
             read_workspace_file(ws, name, max_bytes=1000)
     with pytest.raises(FileNotFoundError):
         read_workspace_file(ws, "missing.csv")
+
+
+@pytest.mark.parametrize("quota", ["poll", "tmpfs"])
+def test_supervising_a_run_costs_the_host_almost_no_cpu(sandbox, public, quota):
+    """The supervisor sleeps in select(); a busy loop would steal a core from the program."""
+    if quota == "tmpfs" and can_mount_tmpfs() is not None:
+        pytest.skip(f"tmpfs quota unavailable here: {can_mount_tmpfs()}")
+    with Episode(public, sandbox, LIMITS, root=str(public.parent / "runs"), quota=quota) as ep:
+        before = time.thread_time()
+        result = ep.run_code("import time; time.sleep(1.5)")
+        spent = time.thread_time() - before
+    assert result.exit_code == 0 and spent < 0.15, f"supervisor used {spent:.2f} s of CPU"
