@@ -2,9 +2,9 @@
 
     python -m launch.export_hf --checkpoint=/models/Qwen3-8B --out=/tmp/qwen3-8b-export
 
---checkpoint_format says what --checkpoint is. Today the only format is `hf` (an HF directory:
-a round trip through our model, checking that load and save agree); the learner's Orbax
-checkpoints will be added as another format. Weights are loaded sharded over all devices
+--checkpoint_format says what --checkpoint is: `hf` (an HF directory: a round trip through our
+model, checking that load and save agree) or `orbax` (a training run's checkpoint directory,
+e.g. runs/tiny/checkpoints/grpo: its newest step's params on the run's base model). Weights are loaded sharded over all devices
 (fsdp), so a model larger than one device exports; multi-host jobs pass the --dist_* flags.
 """
 
@@ -13,13 +13,15 @@ from absl import app, flags
 from sandmle_jax.models import hf
 from sandmle_jax.parallel import distributed
 from sandmle_jax.parallel import mesh as mesh_lib
+from sandmle_jax.rl import weight_sync
 
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint to export.", required=True)
 # checkpoint format -> exporter(checkpoint, out_dir, *, mesh, dtype, max_shard_bytes)
-_EXPORTERS = {"hf": hf.export_hf_dir}
+_EXPORTERS = {"hf": hf.export_hf_dir, "orbax": weight_sync.export_checkpoint}
 
 _FORMAT = flags.DEFINE_enum("checkpoint_format", "hf", sorted(_EXPORTERS),
-                            "What --checkpoint is: `hf` = a Hugging Face model directory.")
+                            "What --checkpoint is: `hf` = a Hugging Face model directory, "
+                            "`orbax` = a training run's checkpoint directory.")
 _OUT = flags.DEFINE_string("out", None, "Output directory (created).", required=True)
 _DTYPE = flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
                            "Saved dtype; `auto` keeps the checkpoint's.")

@@ -61,3 +61,25 @@ def export(module: nnx.Module, params: Any, out_dir: pathlib.Path,
            base_model_dir: pathlib.Path) -> None:
     """The policy as an HF Qwen3 directory, with the base model's tokenizer files."""
     hf.save_model(module_with(module, params), str(out_dir), tokenizer_dir=str(base_model_dir))
+
+
+def export_checkpoint(checkpoint_dir: str, out_dir: str, *, mesh=None, dtype=None,
+                      max_shard_bytes: int | None = None) -> None:
+    """A run's Orbax checkpoint (its newest step) -> an HF directory.
+
+    The base model (structure and tokenizer) is the run's `model.hf_dir`, or the tiny model the
+    run built in `<workdir>/base_model` (checkpoints live in `<workdir>/checkpoints/<phase>`).
+    """
+    from sandmle_jax.rl import checkpoint  # the learner's checkpoint format
+
+    checkpoint_dir = pathlib.Path(checkpoint_dir)
+    with checkpoint.Checkpointer(checkpoint_dir, async_save=False) as ckpt:
+        steps = ckpt.steps()
+        if not steps:
+            raise FileNotFoundError(f"{checkpoint_dir} holds no checkpoint step")
+        restored = ckpt.restore(steps[-1], None)
+    base = restored.config["model"]["hf_dir"] or str(checkpoint_dir.parents[1] / "base_model")
+    module = hf.load_model(base, mesh=mesh)
+    kwargs = {} if max_shard_bytes is None else {"max_shard_bytes": max_shard_bytes}
+    hf.save_model(module_with(module, restored.state["params"]), str(out_dir), dtype=dtype,
+                  tokenizer_dir=base, **kwargs)

@@ -13,7 +13,7 @@ import pytest
 from conftest import write_tabular_task
 
 from sandmle_jax.monitoring.metrics_writer import read_metrics
-from sandmle_jax.rl import trainer
+from sandmle_jax.rl import trainer, weight_sync
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,11 @@ def test_tiny_job_end_to_end_and_resume(tmp_path):
     assert any("sft/loss" in r for r in rows)
     assert (workdir / "plots" / "reward.png").is_file()
     assert json.loads((workdir / "report.json").read_text())["hf_export"] == str(export)
+    # launch.export_hf's `orbax` format rebuilds the same weights from the run's checkpoint.
+    again = tmp_path / "from_checkpoint"
+    weight_sync.export_checkpoint(str(workdir / "checkpoints" / "grpo"), str(again))
+    assert ((again / "model.safetensors").read_bytes()
+            == (export / "model.safetensors").read_bytes())
 
     # The same command with more steps resumes at step 1: SFT is not redone, step 0 not replayed;
     # this time step 2's rollouts overlap step 1's update (one step off-policy).
