@@ -113,12 +113,9 @@ def _parse(text: str, name: str) -> tuple[list[str], Columns]:
         line = next(i for i, row in enumerate(body, start=1) if len(row) != len(header))
         raise InvalidSubmission(f"{name} is not a well-formed CSV: data row {line} has "
                                 f"{len(body[line - 1])} fields but the header has {len(header)}")
-    cells = zip(*body) if body else [() for _ in header]
-    columns = {}
-    for column, values in zip(header, cells):
-        stripped = np.empty(len(body), dtype=object)
-        stripped[:] = [v.strip() for v in values]
-        columns[column] = stripped
+    table = np.array(body, dtype=str).reshape(len(body), len(header))
+    columns = {column: np.strings.strip(table[:, j]).astype(object)
+               for j, column in enumerate(header)}
     return header, columns
 
 
