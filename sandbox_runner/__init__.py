@@ -36,8 +36,9 @@ What it does not protect:
   - As root, the program's user inside is host uid 0 without capabilities: files it can see are
     protected by read-only mounts, not by ownership.
   - Devices: no /sys and a minimal /dev, so no GPU inside the sandbox (micro tasks are CPU-only).
-  - A tmpfs workspace lives in RAM (up to workspace_bytes per open episode); a runner killed
-    with SIGKILL leaves its mounts behind (cgroups of dead runners are cleaned at next start).
+  - A tmpfs workspace lives in RAM (up to workspace_bytes per open episode). A runner killed
+    with SIGKILL leaves its workspaces and cgroups behind until the next runner starts (it
+    removes those whose owner pid is gone).
   - The HTTP service runs whatever its clients send: keep it on loopback or behind --token, and
     use --root to confine the directories clients may name.
 Run `python -m sandbox_runner.doctor` to see what this host provides.

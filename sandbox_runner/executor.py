@@ -368,7 +368,8 @@ def _result(setup: Setup, req: ExecRequest, status: int, usage: resource.struct_
                       wall_s=round(wall, 4), cpu_s=round(cpu, 4), peak_rss=int(peak),
                       timed_out=ended_by == "wall_s", killed_by=killed_by,
                       isolation=setup.backend.level.name.lower(),
-                      limits_hit=tuple(dict.fromkeys(hits)), enforced=enforced, stdout_bytes=stdout.total, stderr_bytes=stderr.total)
+                      limits_hit=tuple(dict.fromkeys(hits)), enforced=enforced,
+                      stdout_bytes=stdout.total, stderr_bytes=stderr.total)
 
 
 def _signal_name(number: int) -> str:

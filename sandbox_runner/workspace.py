@@ -9,6 +9,7 @@ supervisor polls its size.
 import functools
 import os
 import pathlib
+import re
 import shutil
 import stat
 import subprocess
@@ -61,7 +62,9 @@ class Episode:
         if quota not in ("auto", "tmpfs", "poll"):
             raise ValueError(f"quota must be 'auto', 'tmpfs' or 'poll', got {quota!r}")
         self.runner, self.limits = runner, limits
-        self.workspace = pathlib.Path(tempfile.mkdtemp(prefix="sandbox_runner-ws-", dir=root))
+        remove_stale_workspaces(root or tempfile.gettempdir())
+        self.workspace = pathlib.Path(tempfile.mkdtemp(prefix=f"sandbox_runner-ws-{os.getpid()}-",
+                                                       dir=root))
         if self.workspace.is_relative_to(self.public_dir):
             shutil.rmtree(self.workspace)
             raise ValueError("the workspace root must not lie inside public_dir")
@@ -105,6 +108,20 @@ class Episode:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@functools.cache
+def remove_stale_workspaces(root: str) -> list[str]:
+    """Unmount and delete workspaces under `root` whose runner died without closing them
+    (SIGKILL skips finalisers); run once per root and process. Live runners' are kept."""
+    removed = []
+    for path in pathlib.Path(root).glob("sandbox_runner-ws-*-*"):
+        match = re.fullmatch(r"sandbox_runner-ws-(\d+)-\w+", path.name)
+        if match is None or os.path.exists(f"/proc/{match.group(1)}"):
+            continue
+        _remove_workspace(path, os.path.ismount(path))
+        removed.append(str(path))
+    return removed
 
 
 def _remove_workspace(workspace: pathlib.Path, mounted: bool) -> None:

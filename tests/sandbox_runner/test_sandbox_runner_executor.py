@@ -97,8 +97,8 @@ def test_nothing_outlives_the_main_process(sandbox, tmp_path):
     if sandbox.isolation == Isolation.RLIMITS and not sandbox.setup.controllers:
         pytest.skip("rlimits without cgroups cannot find a daemon that left the process group")
     code = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-            "        while True:\n            open('beat', 'a').write('x')\n            time.sleep(0.02)\n"
-            "    os._exit(0)\ntime.sleep(0.3)\n")
+            "        while True:\n            open('beat', 'a').write('x')\n"
+            "            time.sleep(0.02)\n    os._exit(0)\ntime.sleep(0.3)\n")
     result = run(sandbox, tmp_path, code)
     assert result.exit_code == 0 and result.wall_s < 5
     size = (tmp_path / "beat").stat().st_size

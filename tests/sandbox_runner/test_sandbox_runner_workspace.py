@@ -1,6 +1,7 @@
 """Episode workspaces (persistence, quota, cleanup) and the grader's safe file reader."""
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from sandbox_runner.contracts import Limits
 from sandbox_runner.sandbox import Sandbox
 from sandbox_runner.workspace import (Episode, UnsafeWorkspaceFile, can_mount_tmpfs,
-                                      read_workspace_file)
+                                      read_workspace_file, remove_stale_workspaces)
 
 LIMITS = Limits(wall_s=20, memory_bytes=512 << 20, max_processes=64, workspace_bytes=64 << 20)
 
@@ -103,3 +104,18 @@ def test_supervising_a_run_costs_the_host_almost_no_cpu(sandbox, public, quota):
         result = ep.run_code("import time; time.sleep(1.5)")
         spent = time.thread_time() - before
     assert result.exit_code == 0 and spent < 0.15, f"supervisor used {spent:.2f} s of CPU"
+
+
+def test_workspaces_of_dead_runners_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"sandbox_runner-ws-{dead.pid}-abc123"
+    live = tmp_path / f"sandbox_runner-ws-{os.getpid()}-def456"
+    for path in (stale, live):
+        path.mkdir()
+        (path / "model.pkl").write_text("x")
+    mounted = can_mount_tmpfs() is None
+    if mounted:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(stale)], check=True)
+    assert remove_stale_workspaces(str(tmp_path)) == [str(stale)]
+    assert not stale.exists() and (live / "model.pkl").exists()
