@@ -8,8 +8,10 @@ The required shape of a turn (SANDMLE.md's scaffold, in Qwen3's Hermes tool-call
     </tool_call>
 
 or `<think>...</think>` then `<answer>summary</answer>` to end the episode. A turn is
-well-formed when it has the think block and exactly one complete action. A malformed turn never
-raises: the loop shows the agent `ParsedTurn.error` and lowers the format rate.
+well-formed (counts for the format reward) when it has the required tags: the think block and
+exactly one closed action block, as the paper defines format; whether the action inside is
+usable (valid JSON, a known tool, code) is separate. A bad turn never raises: the loop shows the
+agent `ParsedTurn.error`, and a turn without the tags lowers the format rate.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class Answer:
 class ParsedTurn:
     """`action` is None exactly when `error` says why the turn could not be acted on.
 
-    `well_formed` also requires the think block: a turn can be actionable yet badly formatted.
+    `well_formed` is about the tags only: a turn can be well-formed yet not actionable (broken
+    JSON inside a proper <tool_call>), or actionable yet badly formatted (no think block).
     """
 
     action: ToolCall | Answer | None
@@ -116,13 +119,14 @@ def parse_turn(text: str) -> ParsedTurn:
     if len(calls) + len(answers) > 1:
         return _invalid(f"found {len(calls)} tool calls and {len(answers)} answers; exactly one "
                         "action per turn", thought or "")
+    tags_ok = thought is not None  # the paper's format: the required tags, each once
     if answers:
         action: ToolCall | Answer | str = Answer(answers[0].strip())
     else:
         action = _tool_call(calls[0])
     if isinstance(action, str):
-        return _invalid(action, thought or "")
-    return ParsedTurn(action=action, well_formed=thought is not None, thought=thought or "")
+        return ParsedTurn(action=None, well_formed=tags_ok, error=action, thought=thought or "")
+    return ParsedTurn(action=action, well_formed=tags_ok, thought=thought or "")
 
 
 def render_tool_call(name: str, arguments: dict[str, Any]) -> str:

@@ -39,28 +39,31 @@ def test_double_encoded_arguments():
     assert parsed.action.arguments == {"code": "x=1"}
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("", "empty"),
-    ("   \n", "empty"),
-    ("<think>hmm</think> I will now train a model.", "no action found"),
-    (f"<think>x</think>{CALL}{CALL}", "2 tool calls"),
-    (f"<think>x</think>{CALL}<answer>done</answer>", "exactly one action"),
+@pytest.mark.parametrize("text, reason, tags_ok", [
+    ("", "empty", False),
+    ("   \n", "empty", False),
+    ("<think>hmm</think> I will now train a model.", "no action found", False),
+    (f"<think>x</think>{CALL}{CALL}", "2 tool calls", False),
+    (f"<think>x</think>{CALL}<answer>done</answer>", "exactly one action", False),
     ('<think>x</think><tool_call>{"name": "run_python", "arguments": {"code": "print(1)"}',
-     "not closed"),
-    ("<think>never closed <tool_call>{}</tool_call>", "never closed"),
-    ("<think>x</think><tool_call>{name: run_python}</tool_call>", "not valid JSON"),
-    ("<think>x</think><tool_call>[1, 2]</tool_call>", "JSON object like"),
+     "not closed", False),
+    ("<think>never closed <tool_call>{}</tool_call>", "never closed", False),
+    ("<think>x</think><answer>unterminated", "not closed", False),
+    # The tags are right (format counts) but the call inside cannot be executed.
+    ("<think>x</think><tool_call>{name: run_python}</tool_call>", "not valid JSON", True),
+    ("<think>x</think><tool_call>[1, 2]</tool_call>", "JSON object like", True),
     ('<think>x</think><tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>',
-     "unknown tool 'rm_rf'"),
+     "unknown tool 'rm_rf'", True),
     ('<think>x</think><tool_call>{"name": "run_python", "arguments": {}}</tool_call>',
-     "non-empty code"),
+     "non-empty code", True),
     ('<think>x</think><tool_call>{"name": "run_python", "arguments": [1]}</tool_call>',
-     "arguments must be a JSON object"),
-    ("<think>x</think><answer>unterminated", "not closed"),
+     "arguments must be a JSON object", True),
+    ('<tool_call>{"name": "run_python", "arguments": [1]}</tool_call>',
+     "arguments must be a JSON object", False),
 ])
-def test_malformed_turns(text, reason):
+def test_malformed_turns(text, reason, tags_ok):
     parsed = actions.parse_turn(text)
-    assert parsed.action is None and not parsed.well_formed
+    assert parsed.action is None and parsed.well_formed == tags_ok
     assert reason in parsed.error, parsed.error
 
 
