@@ -12,7 +12,6 @@ runs one optimizer step (gradient accumulation over the micro-batches). Tokens/s
 (accumulate: one per bucket seen; apply: one).
 """
 
-import dataclasses
 import statistics
 import time
 
@@ -24,6 +23,7 @@ from flax import nnx
 
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
+from sandmle_jax.rl.episodes import Row
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
 from sandmle_jax.rl.optim import OptimizerConfig, make_optimizer
 
@@ -36,15 +36,6 @@ _MIN_LEN = flags.DEFINE_integer("min_len", 64, "Shortest trajectory.")
 _PRESET = flags.DEFINE_enum("preset", "tiny_cpu", ["tiny_cpu", "qwen3_0_6b"], "Model shape.")
 _DTYPE = flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"],
                            "Forward/backward dtype (params stay float32).")
-
-@dataclasses.dataclass(frozen=True)
-class Traj:
-    token_ids: tuple[int, ...]
-    loss_mask: tuple[int, ...]
-    rollout_logprobs: tuple[float, ...]
-    reward: float
-    group_id: int
-
 
 def tiny_cpu_model_config() -> Qwen3Config:
     """configs/tiny_cpu.py's `model.tiny` shape (copied: the benchmark must not break when the
@@ -61,7 +52,7 @@ def random_step(rng: np.random.Generator, vocab: int, max_len: int) -> list[Traj
             n = int(rng.integers(_MIN_LEN.value, max_len + 1))
             prompt = n // 4
             mask = (0,) * prompt + (1,) * (n - prompt)
-            trajs.append(Traj(tuple(int(t) for t in rng.integers(0, vocab, n)), mask,
+            trajs.append(Row(tuple(int(t) for t in rng.integers(0, vocab, n)), mask,
                               tuple(-1.0 * m for m in mask), float(rng.uniform()), g))
     return trajs
 

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
-
-
-@dataclasses.dataclass(frozen=True)
-class Traj:
-    token_ids: tuple[int, ...]
-    loss_mask: tuple[int, ...]
-    rollout_logprobs: tuple[float, ...]
-    reward: float
-    group_id: int
+from sandmle_jax.rl.episodes import Row
 
 
 def make_trajs(seed=0, groups=4, group_size=4, max_len=60):
@@ -25,7 +17,7 @@ def make_trajs(seed=0, groups=4, group_size=4, max_len=60):
             n = int(rng.integers(5, max_len))
             prompt = int(rng.integers(1, n))
             mask = tuple([0] * prompt + [1] * (n - prompt))
-            trajs.append(Traj(tuple(int(t) for t in rng.integers(1, 100, n)), mask,
+            trajs.append(Row(tuple(int(t) for t in rng.integers(1, 100, n)), mask,
                               tuple(float(x) for x in -rng.uniform(0, 2, n) * np.array(mask)),
                               float(rng.integers(0, 3)), g))
     rng.shuffle(trajs)                                   # groups need not arrive contiguous

@@ -1,6 +1,5 @@
 """The learner on a tiny NNX model: micro-batching invariance, bf16, compilations, a bandit."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
 from sandmle_jax.rl.optim import OptimizerConfig, make_optimizer
+from sandmle_jax.rl.episodes import Row
 
 VOCAB = 16
 
@@ -33,15 +33,6 @@ class TinyLM(nnx.Module):
         return self.unembed(jax.nn.gelu(self.dense(context)) + e)      # (B, T, V)
 
 
-@dataclasses.dataclass(frozen=True)
-class Traj:
-    token_ids: tuple[int, ...]
-    loss_mask: tuple[int, ...]
-    rollout_logprobs: tuple[float, ...]
-    reward: float
-    group_id: int
-
-
 def random_trajs(seed, groups=4, group_size=4):
     rng = np.random.default_rng(seed)
     out = []
@@ -51,7 +42,7 @@ def random_trajs(seed, groups=4, group_size=4):
             prompt = int(rng.integers(1, n - 1))
             mask = (0,) * prompt + tuple(int(x) for x in rng.integers(0, 2, n - prompt))
             mask = mask[:-1] + (1,)
-            out.append(Traj(tuple(int(t) for t in rng.integers(0, VOCAB, n)), mask,
+            out.append(Row(tuple(int(t) for t in rng.integers(0, VOCAB, n)), mask,
                             tuple(float(-x * m) for x, m in zip(rng.uniform(0, 3, n), mask)),
                             float(rng.uniform()), g))
     return out
@@ -197,7 +188,7 @@ def test_grpo_raises_the_reward_of_a_bandit(kind):
         logits = learner.apply_fn(state.params, jnp.full((32, 2), PROMPT), jnp.ones((32, 2)))[:, 0]
         actions = np.asarray(jax.random.categorical(sub, logits))
         logps = np.asarray(jax.nn.log_softmax(logits))[np.arange(32), actions]
-        trajs = [Traj((PROMPT, int(a)), (0, 1), (0.0, float(lp)), float(a == TARGET), i // 8)
+        trajs = [Row((PROMPT, int(a)), (0, 1), (0.0, float(lp)), float(a == TARGET), i // 8)
                  for i, (a, lp) in enumerate(zip(actions, logps))]
         rewards.append(np.mean([t.reward for t in trajs]))
         batch = make_learner_batch(trajs, config, group_size=8)
