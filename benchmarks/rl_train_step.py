@@ -45,7 +45,7 @@ def tiny_cpu_model_config() -> Qwen3Config:
                             head_dim=32)
 
 
-def random_step(rng: np.random.Generator, vocab: int, max_len: int) -> list[Traj]:
+def random_step(rng: np.random.Generator, vocab: int, max_len: int) -> list[Row]:
     trajs = []
     for g in range(_GROUPS.value):
         for _ in range(_GROUP_SIZE.value):

@@ -10,9 +10,9 @@ from flax import nnx
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
+from sandmle_jax.rl.episodes import Row
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
 from sandmle_jax.rl.optim import OptimizerConfig, make_optimizer
-from sandmle_jax.rl.episodes import Row
 
 VOCAB = 16
 
