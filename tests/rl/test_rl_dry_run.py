@@ -37,7 +37,7 @@ def reports():
     return [json.loads(line) for line in done.stdout.strip().splitlines()]
 
 
-@pytest.mark.parametrize("index, name", enumerate(sorted(EXPECTED_PARAMS)))
+@pytest.mark.parametrize("index, name", list(enumerate(sorted(EXPECTED_PARAMS))))
 def test_large_config_dry_run(reports, index, name):
     report = reports[index]
     assert report["devices"] == 8 and report["preset"] == name
