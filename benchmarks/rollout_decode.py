@@ -30,6 +30,7 @@ from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
 from sandmle_jax.rollout.sglang_client import SGLangEngine
+from timing import best_time
 
 CPU_SHAPE = dict(vocab_size=4096, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=32,
@@ -50,15 +51,6 @@ def _prompts(batch: int, prompt_len: int, vocab: int, seed: int = 0) -> list[lis
 def _requests(prompts, new_tokens, tag):
     params = SamplingParams(temperature=0.0, max_new_tokens=new_tokens)
     return [GenerateRequest(f"{tag}{i}", tuple(p), params) for i, p in enumerate(prompts)]
-
-
-def _best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _engine_run(engine, prompts, new_tokens):
@@ -99,9 +91,9 @@ def cpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int) -
     for t in thread_counts:
         theirs(t)  # warm-up
     for _ in range(repeats):
-        ours_s = min(ours_s, _best_time(lambda: _engine_run(engine, prompts, new_tokens), 1))
+        ours_s = min(ours_s, best_time(lambda: _engine_run(engine, prompts, new_tokens), 1))
         for t in thread_counts:
-            theirs_s[t] = min(theirs_s[t], _best_time(lambda: theirs(t), 1))
+            theirs_s[t] = min(theirs_s[t], best_time(lambda: theirs(t), 1))
     engine.close()
     best_threads = min(theirs_s, key=theirs_s.get)
     tokens = batch * new_tokens
@@ -123,8 +115,8 @@ def weight_updates(repeats: int) -> list[dict]:
             hf.save_model(Qwen3(config, rngs=nnx.Rngs(1)), b)
             engine = EmbeddedEngine.from_dir(a, num_slots=2, max_len=64, decode_chunk=4)
             learner = hf.load_model(b)
-            in_memory = _best_time(lambda: asyncio.run(engine.update_weights(learner)), repeats)
-            from_disk = _best_time(lambda: asyncio.run(engine.update_weights(b)), repeats)
+            in_memory = best_time(lambda: asyncio.run(engine.update_weights(learner)), repeats)
+            from_disk = best_time(lambda: asyncio.run(engine.update_weights(b)), repeats)
             with serve_in_thread(SGLangServer(engine, a)) as url:
                 async def sync():
                     async with SGLangEngine([url]) as client:
@@ -146,9 +138,9 @@ def gpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int) -
                             decode_chunk=16, eos_token_ids=())
     prompts = _prompts(batch, prompt_len, config.vocab_size)
     _engine_run(engine, prompts, new_tokens)  # compiles
-    seconds = _best_time(lambda: _engine_run(engine, prompts, new_tokens), repeats)
+    seconds = best_time(lambda: _engine_run(engine, prompts, new_tokens), repeats)
     learner = Qwen3(config, rngs=nnx.Rngs(1), param_dtype=jnp.bfloat16)
-    swap = _best_time(lambda: asyncio.run(engine.update_weights(learner)), 1)
+    swap = best_time(lambda: asyncio.run(engine.update_weights(learner)), 1)
     engine.close()
     return {"device": f"{device.platform}:{device.device_kind}", "model": "Qwen3-0.6B shape, bf16",
             "batch": batch, "prompt_len": prompt_len, "new_tokens": new_tokens,

@@ -9,13 +9,13 @@ size, strict CSV, columns, ids, numeric and range checks, alignment by id).
 import argparse
 import pathlib
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from sandmle_jax.tasks import grading, task as task_lib
+from timing import best_time
 
 
 def _build(root: pathlib.Path, rows: int, rng: np.random.Generator):
@@ -32,15 +32,6 @@ def _build(root: pathlib.Path, rows: int, rng: np.random.Generator):
     answers.assign(target=rng.random(rows)).sample(frac=1, random_state=0).to_csv(
         submission, index=False)
     return task, submission
-
-
-def _best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _bare(task, submission):
@@ -61,8 +52,8 @@ def main():
             report = grading.grade(task, submission)
             assert report.valid_submission, report.error
             assert abs(report.score - _bare(task, submission)) < 1e-9
-            ours = _best_of(lambda: grading.grade(task, submission), args.repeats)
-            bare = _best_of(lambda: _bare(task, submission), args.repeats)
+            ours = best_time(lambda: grading.grade(task, submission), args.repeats)
+            bare = best_time(lambda: _bare(task, submission), args.repeats)
             print(f"{rows:>8} {ours:>9.4f} {bare:>9.4f} {ours / bare:>6.2f}")
 
 
