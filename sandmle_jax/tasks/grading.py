@@ -79,9 +79,8 @@ def _report(task: Task, path: pathlib.Path, *, score: float | None, exists: bool
     spec = task.spec
     got = medals_lib.medals(score, spec.thresholds, spec.lower_is_better)
     rank = None
-    boards = leaderboards(task)
-    if boards:
-        rank = medals_lib.humanrank(score, boards, spec.lower_is_better)
+    if task.leaderboards:
+        rank = medals_lib.humanrank(score, task.leaderboards, spec.lower_is_better)
     return GradeReport(
         competition_id=spec.id, score=score,
         gold_threshold=spec.thresholds.gold, silver_threshold=spec.thresholds.silver,
@@ -98,15 +97,6 @@ def invalid_report(task: Task, path: str | os.PathLike, error: str, *,
                    exists: bool = True) -> GradeReport:
     """The report of a submission refused before grading (e.g. unsafe to read)."""
     return _report(task, pathlib.Path(path), score=None, exists=exists, error=error)
-
-
-def leaderboards(task: Task) -> list[list[float]]:
-    """Score columns of the task's leaderboard CSV (`score`, plus `public_score` if present)."""
-    if task.spec.leaderboard is None:
-        return []
-    board = pd.read_csv(task.root / task.spec.leaderboard)
-    columns = [c for c in ("score", "public_score") if c in board.columns]
-    return [board[c].dropna().astype(float).tolist() for c in columns]
 
 
 def _describe_bug(exc: BaseException) -> str:

@@ -144,6 +144,9 @@ class Task:
     spec: TaskSpec
     answers: pd.DataFrame = dataclasses.field(repr=False, compare=False)
     sample_submission: pd.DataFrame = dataclasses.field(repr=False, compare=False)
+    # Score columns of private/leaderboard.csv (`score`, then `public_score` if present), for
+    # HumanRank; empty without a leaderboard. Read once here, like the answers.
+    leaderboards: tuple[tuple[float, ...], ...] = ()
 
     @property
     def id(self) -> str:
@@ -227,9 +230,24 @@ def load_task(root: str | os.PathLike, *, verify_checksums: bool = True) -> Task
 
     answers = read_csv_strict(root / PRIVATE / ANSWERS, "answers")
     sample = read_csv_strict(root / PUBLIC / SAMPLE_SUBMISSION, "sample submission")
-    task = Task(root=root, spec=spec, answers=answers, sample_submission=sample)
+    task = Task(root=root, spec=spec, answers=answers, sample_submission=sample,
+                leaderboards=_read_leaderboards(root, spec))
     _check_answers_and_sample(task)
     return task
+
+
+def _read_leaderboards(root: pathlib.Path, spec: TaskSpec) -> tuple[tuple[float, ...], ...]:
+    if spec.leaderboard is None:
+        return ()
+    path = root / spec.leaderboard
+    try:
+        board = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise TaskError(f"{path}: cannot read the leaderboard: {e}") from None
+    columns = [c for c in ("score", "public_score") if c in board.columns]
+    if not columns:
+        raise TaskError(f"{path}: needs a `score` column")
+    return tuple(tuple(board[c].dropna().astype(float)) for c in columns)
 
 
 def _check_metric(spec: TaskSpec, where: pathlib.Path) -> None:
