@@ -13,25 +13,10 @@ from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
 from sandmle_jax.eval import openai_policy, plots, report, runner
 from sandmle_jax.models import small_tokenizer, tokenizer as tokenizer_lib
-from sandmle_jax.rollout import engine as engine_lib
+from sandmle_jax.rollout import factory
 from sandmle_jax.tasks import task_set
 
 POLICIES = ("reference", "embedded", "sglang", "openai")
-
-
-def _engine(policy: str, config, model_dir: str | None, sglang_urls: Sequence[str], tokenizer):
-    if policy == "embedded":
-        if not model_dir:
-            raise ValueError("policy=embedded needs --model_dir (an HF Qwen3 directory)")
-        from sandmle_jax.rollout.embedded import EmbeddedEngine  # JAX only when needed
-        return EmbeddedEngine.from_dir(model_dir, tokenizer=tokenizer,
-                                       num_slots=config.rollout.num_slots,
-                                       max_len=config.rollout.max_len,
-                                       eos_token_ids=(tokenizer.convert_tokens_to_ids(
-                                           "<|im_end|>"),))
-    if not sglang_urls:
-        raise ValueError("policy=sglang needs --sglang_urls")
-    return engine_lib.make_engine("sglang", urls=list(sglang_urls))
 
 
 async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_dir: str | None,
@@ -54,7 +39,12 @@ async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_
             chat, openai_base_url, openai_model, temperature=config.eval.temperature,
             top_p=config.eval.top_p)
     else:
-        engine = _engine(policy, config, model_dir, sglang_urls, tokenizer)
+        if policy == "embedded" and not model_dir:
+            raise ValueError("policy=embedded needs --model_dir (an HF Qwen3 directory)")
+        rollout = config.rollout.copy_and_resolve_references()
+        rollout.engine = policy
+        engine = factory.engine_from_config(rollout, model_dir, tokenizer,
+                                            sglang_urls=sglang_urls)
         policy_for_seed = lambda seed: EnginePolicy(  # noqa: E731
             engine, temperature=config.eval.temperature, top_p=config.eval.top_p,
             seed=1000 + seed)
@@ -66,9 +56,7 @@ async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_
                 task_list, policy_for_seed, chat, pool, loop.agent_config_from(config),
                 seeds=seeds, concurrency=config.rollout.concurrency, prefix=f"eval-{policy}")
     finally:
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
+        factory.close_engine(engine)
     out.mkdir(parents=True, exist_ok=True)
     episodes = [{"seed": seed, **t.to_dict()["info"], "reward": t.reward} for seed, t in results]
     (out / "report.json").write_text(json.dumps({"summary": summary, "episodes": episodes},

@@ -47,7 +47,7 @@ from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.rl import (base_model, batching, checkpoint, curriculum as curriculum_lib,
                             episodes, learner as learner_lib, optim, sft as sft_lib, weight_sync)
-from sandmle_jax.rollout import engine as engine_lib
+from sandmle_jax.rollout import engine as engine_lib, factory
 from sandmle_jax.synth import pipeline as synth_pipeline
 from sandmle_jax.tasks import rewards, task_set
 from sandmle_jax.tasks.task import Task
@@ -58,11 +58,13 @@ def _to_dict(config) -> dict[str, Any]:
 
 @dataclasses.dataclass
 class _Policy:
-    """The trained model: its module (structure), learner and the rollout engine serving it."""
+    """The trained model: its module (structure), its initial params, the learner and the rollout
+    engine serving it (None for SFT, which samples nothing)."""
 
     module: nnx.Module
+    params: Any
     learner: learner_lib.Learner
-    engine: engine_lib.Engine
+    engine: engine_lib.Engine | None
     chat: ChatFormat
 
 
@@ -110,7 +112,7 @@ class Trainer:
     # ---- policy: model, learner, engine -----------------------------------------------------
 
     def build_policy(self, model_dir: pathlib.Path, optimizer_config: Mapping[str, Any],
-                     loss: learner_lib.LossConfig, engine: engine_lib.Engine | None) -> _Policy:
+                     loss: learner_lib.LossConfig, *, with_engine: bool) -> _Policy:
         c = self.config
         mesh = None
         if c.mesh.enabled:
@@ -120,15 +122,16 @@ class Trainer:
         compute = jnp.bfloat16 if c.model.compute_dtype == "bfloat16" else None
         module = hf.load_model(str(model_dir), mesh=mesh, param_dtype=jnp.float32,
                                dtype=compute, remat=c.model.remat)
-        apply_fn, _ = learner_lib.nnx_apply_fn(module)
+        apply_fn, params = learner_lib.nnx_apply_fn(module)
         shardings = learner_lib.nnx_param_shardings(module, mesh) if mesh is not None else None
         learner = learner_lib.Learner(
             apply_fn, optim.make_optimizer(optim.OptimizerConfig.from_dict(optimizer_config)),
             loss, mesh=mesh, param_shardings=shardings)
         tokenizer = tokenizer_lib.load_tokenizer(str(model_dir))
-        if engine is None:
-            engine = weight_sync.make_engine(c.rollout, model_dir, tokenizer)
-        return _Policy(module, learner, engine, ChatFormat.from_tokenizer(tokenizer))
+        engine = None
+        if with_engine:
+            engine = factory.engine_from_config(c.rollout, model_dir, tokenizer)
+        return _Policy(module, params, learner, engine, ChatFormat.from_tokenizer(tokenizer))
 
     # ---- episodes ---------------------------------------------------------------------------
 
@@ -159,9 +162,8 @@ class Trainer:
         """Runs (or resumes, or skips) SFT on reference-agent episodes; returns its params."""
         s = self.config.sft
         policy = self.build_policy(model_dir, _to_dict(s.optimizer), sft_lib.SFT_LOSS,
-                                   engine=_NoEngine())
-        _, params = learner_lib.nnx_apply_fn(policy.module)
-        state = policy.learner.init_state(params, self.config.seed)
+                                   with_engine=False)
+        state = policy.learner.init_state(policy.params, self.config.seed)
         ckpt = checkpoint.Checkpointer(self.workdir / "checkpoints" / "sft", keep_last=1,
                                        async_save=False)
         with ckpt:
@@ -247,7 +249,7 @@ class Trainer:
                    validation: Sequence[Task], pool: Pool) -> dict[str, Any]:
         g = self.config.grpo
         loss = learner_lib.LossConfig.from_dict(_to_dict(g.loss))
-        policy = self.build_policy(model_dir, _to_dict(g.optimizer), loss, engine=None)
+        policy = self.build_policy(model_dir, _to_dict(g.optimizer), loss, with_engine=True)
         try:
             state = policy.learner.init_state(sft_params, self.config.seed)
             tasks = {t.id: t for t in train}
@@ -309,7 +311,7 @@ class Trainer:
                 weight_sync.export(policy.module, state.params, export, model_dir)
                 self.report["hf_export"] = str(export)
         finally:
-            weight_sync.close_engine(policy.engine)
+            factory.close_engine(policy.engine)
         return self.report
 
     # ---- the whole job ----------------------------------------------------------------------
@@ -382,12 +384,6 @@ def _rollout_metrics(trajectories: Sequence[Trajectory], chosen: episodes.Select
 
 def _eval_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {f"eval/{k}": v["mean"] for k, v in summary["overall"].items()}
-
-
-class _NoEngine:
-    """SFT needs no rollout engine; this stands in so the policy record stays one type."""
-
-    weight_version = "sft"
 
 
 def train(config, workdir: str | pathlib.Path) -> dict[str, Any]:

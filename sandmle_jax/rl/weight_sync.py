@@ -19,25 +19,6 @@ from sandmle_jax.models import hf
 from sandmle_jax.rollout import engine as engine_lib
 
 
-def make_engine(rollout, model_dir: pathlib.Path, tokenizer) -> engine_lib.Engine:
-    if rollout.engine == "embedded":
-        return engine_lib.make_engine(
-            "embedded", model=hf.load_model(str(model_dir), param_dtype=jnp.float32),
-            num_slots=rollout.num_slots, max_len=rollout.max_len,
-            decode_chunk=rollout.decode_chunk, seed=rollout.seed, tokenizer=tokenizer,
-            eos_token_ids=(tokenizer.convert_tokens_to_ids("<|im_end|>"),))
-    return engine_lib.make_engine(
-        "sglang", urls=list(rollout.sglang_urls),
-        weight_sync_urls=list(rollout.sglang_worker_urls) or None,
-        request_timeout_s=rollout.request_timeout_s)
-
-
-def close_engine(engine: engine_lib.Engine) -> None:
-    close = getattr(engine, "close", None)
-    if close is not None:
-        close()
-
-
 def module_with(module: nnx.Module, params: Any) -> nnx.Module:
     """A copy of `module` holding `params` (a pure dict like `nnx_apply_fn`'s)."""
     graphdef, state = nnx.split(module)
