@@ -11,6 +11,10 @@ import pathlib
 
 from sandmle_jax.agent import actions
 
+# Where the task's read-only files appear, relative to the working directory (a link that
+# tools.new_episode makes in every workspace).
+DATA_DIR = "data"
+
 TOOL_SCHEMAS = (
     {"type": "function", "function": {
         "name": actions.RUN_PYTHON,
@@ -87,10 +91,11 @@ def describe_data(public_dir: pathlib.Path, *, max_files: int = 40, max_chars: i
 
 
 def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int) -> str:
-    """The first user message; the description is cut to fit `max_chars` in all."""
+    """The first user message; the description is cut to fit `max_chars` in all. `public_dir`
+    is listed; the agent sees it as ./data/."""
     listing = describe_data(public_dir)
-    frame = (f"# Task\n{{description}}\n\n# Data (read-only) in {public_dir}\n{listing}\n\n"
-             "Your working directory is empty and writable. Begin.")
+    frame = (f"# Task\n{{description}}\n\n# Data (read-only) in ./{DATA_DIR}/\n{listing}\n\n"
+             "Your working directory is writable (./data/ is a read-only link). Begin.")
     room = max(0, max_chars - len(frame) + len("{description}"))
     if len(description) > room:
         description = description[:max(0, room - 20)] + "\n[... cut ...]"

@@ -36,7 +36,7 @@ class ReferencePolicy:
         if request.turn == 0:
             return _turn("Let me look at the data files and their columns first.",
                          actions.render_tool_call(actions.RUN_PYTHON,
-                                                  {"code": strategies.explore_code(task)}))
+                                                  {"code": strategies.EXPLORE}))
         if request.turn == 1:
             return _turn(f"I will engineer features by column type and fit a {tier} model, "
                          "then write submission.csv in the sample submission's format.",

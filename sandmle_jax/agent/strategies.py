@@ -1,10 +1,11 @@
 """Solution programs the reference agent writes: real ML code, in tiers of different quality.
 
-Each program is self-contained Python that reads the task's public/ files, infers feature types
-at run time (numeric, categorical, free text, image files), fits a model of its tier and writes
-submission.csv in the sample submission's format. Only the branch for the task's submission
-kind and the tier's model are emitted, so programs stay short (a tiny policy must learn to
-write them). The tiers give evaluation a ladder of baselines and SFT data of varied quality:
+Each program is self-contained Python that reads the task's files from ./data/, takes the id
+and target columns from the sample submission, infers feature types at run time (numeric,
+categorical, free text, image files), fits a model of its tier and writes submission.csv in the
+sample submission's format. Nothing task-specific is written into a program except the branch
+for the task's submission kind and the tier's model: the same program serves every task of a
+kind, which is what lets a tiny policy learn to write it. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -14,8 +15,7 @@ write them). The tiers give evaluation a ladder of baselines and SFT data of var
 
 from __future__ import annotations
 
-import json
-
+from sandmle_jax.agent import prompts
 from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks.task import Task
 
@@ -36,9 +36,9 @@ _REGRESSORS = {
                  "max_iter=200, learning_rate=0.05, random_state=0"),
 }
 
-EXPLORE = '''import pandas as pd
+EXPLORE = f'''import pandas as pd
 for name in ("train.csv", "test.csv", "sample_submission.csv"):
-    frame = pd.read_csv("{data}/" + name)
+    frame = pd.read_csv("{prompts.DATA_DIR}/" + name)
     print(name, frame.shape)
     print(frame.head(3).to_string()[:800])
 '''
@@ -54,9 +54,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from {module} import {model}
 
 D = "{data}"
-ID, TARGETS = {id_column!r}, {targets}
 train, test = pd.read_csv(D + "/train.csv"), pd.read_csv(D + "/test.csv")
 sample = pd.read_csv(D + "/sample_submission.csv")
+ID, TARGETS = sample.columns[0], list(sample.columns[1:])
 labels = [c for c in train.columns if c not in test.columns and c != ID]
 features = [c for c in test.columns if c != ID and c in train.columns]
 kinds = {{"num": [], "cat": [], "txt": [], "img": []}}
@@ -132,8 +132,6 @@ print("wrote submission.csv", sub.shape)
 '''
 
 
-def explore_code(task: Task) -> str:
-    return EXPLORE.format(data=str(task.public_dir))
 
 
 def solution_code(task: Task, tier: str) -> str:
@@ -144,8 +142,7 @@ def solution_code(task: Task, tier: str) -> str:
     module, model, args = (_CLASSIFIERS if kind in _CLASSIFICATION else _REGRESSORS)[tier]
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     preamble = _PREAMBLE.format(
-        module=module, model=model, data=str(task.public_dir), id_column=task.spec.id_column,
-        targets=json.dumps(list(task.spec.target_columns)),
+        module=module, model=model, data=prompts.DATA_DIR,
         densify="X, Xt = X.toarray(), Xt.toarray()" if tier in ("forest", "boosting") else "")
     branch = _BRANCHES[kind].format(
         model=model, args=args, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",

@@ -39,7 +39,7 @@ def agent_corpus(tasks: Sequence[Task], max_turns: int = 15) -> list[str]:
         description = (task.public_dir / "description.md").read_text(errors="replace")
         corpus.append(prompts.task_prompt(description, task.public_dir, max_chars=20000))
         corpus.append(actions.render_tool_call(actions.RUN_PYTHON,
-                                               {"code": strategies.explore_code(task)}))
+                                               {"code": strategies.EXPLORE}))
         for tier in strategies.TIERS:
             corpus.append(actions.render_tool_call(
                 actions.RUN_PYTHON, {"code": strategies.solution_code(task, tier)}))

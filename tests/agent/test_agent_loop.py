@@ -58,6 +58,7 @@ def test_reference_agent_solves_a_task(tmp_path, chat, pool):
     assert len(turns) == 4 and turns[0].startswith("<think>") and "<answer>" in turns[-1]
     text = chat.decode(sequence.ids)
     assert "<tool_response>" in text and "score:" in text
+    assert "# Data (read-only) in ./data/" in text and "train.csv (" in text  # explored ./data
     assert sequence.ids[-1] == chat.im_end_id  # trimmed after the last generated token
 
 
@@ -111,6 +112,20 @@ def test_symlink_to_private_answers_is_refused(tmp_path, chat, pool):
     info = trajectory.info
     assert info.termination == "answer" and not info.valid_submission
     assert "symlink" in chat.decode(trajectory.sequences[0].ids)
+
+
+def test_data_link_is_read_only_and_grants_no_private_file(tmp_path, chat, pool):
+    task = write_tabular_task(tmp_path / "task")
+    code = ("import os\nprint(sorted(os.listdir('data')))\n"
+            "print(os.path.exists('data/../private/answers.csv'))\n"
+            "open('data/planted.csv', 'w').write('x')")
+    texts = ["<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
+             "<think>c</think><answer>done</answer>"]
+    trajectory = _run(task, _Scripted(chat, texts), chat, pool)
+    text = chat.decode(trajectory.sequences[0].ids)
+    assert "'sample_submission.csv'" in text and "'train.csv'" in text
+    assert "\nFalse\n" in text  # the sandbox mounts public/ only: no way up to private/
+    assert "Read-only file system" in text and not (task.public_dir / "planted.csv").exists()
 
 
 def test_execution_time_limit(tmp_path, chat, pool):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sandmle_jax.agent import strategies
+from sandmle_jax.agent import prompts, strategies
 from sandmle_jax.tasks import grading, metrics
 from sandmle_jax.tasks import task as task_lib
 
@@ -87,6 +87,7 @@ KINDS = {
 def _score(task, tier, tmp_path):
     workdir = tmp_path / tier
     workdir.mkdir()
+    (workdir / prompts.DATA_DIR).symlink_to(task.public_dir)  # as tools.new_episode does
     (workdir / "s.py").write_text(strategies.solution_code(task, tier))
     done = subprocess.run([sys.executable, "s.py"], cwd=workdir, capture_output=True, text=True,
                           timeout=300)
