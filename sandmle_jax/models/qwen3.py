@@ -22,6 +22,8 @@ the padded block; feeding a token with mask 0 (a finished sequence) does not adv
 that would land past max_len are dropped (not written): the caller keeps `end + T <= max_len`.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -34,6 +36,7 @@ __all__ = ["KVCache", "Qwen3", "Qwen3Config"]
 
 _BATCH, _LENGTH = "activation_batch", "activation_length"
 _ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
+_MAX_BLOCK_ROWS = 128  # rows per expert block on CPU: fuller matmuls vs more padding
 
 
 def _normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], names: tuple[str | None, ...],
@@ -192,11 +195,73 @@ class MLP(nnx.Module):
         return jnp.einsum("BTF,FD->BTD", hidden, self.down_proj[...].astype(dt), precision=prec)
 
 
+def _sort_pairs(top_experts: jax.Array, num_experts: int) -> tuple[jax.Array, jax.Array]:
+    """The (token, expert) pairs (flattened top_experts, N*k) in expert order, and per-expert
+    counts (E,)."""
+    expert_of_pair = top_experts.reshape(-1)
+    order = jnp.argsort(expert_of_pair, stable=True)
+    return order, jnp.bincount(expert_of_pair, length=num_experts).astype(jnp.int32)
+
+
+def _experts_grouped(flat, experts, top_experts, top_probs, precision):
+    """Dropless experts as grouped matmuls (`jax.lax.ragged_dot`) over pairs sorted by expert.
+
+    flat (N, D); experts (gate (E, D, F), up (E, D, F), down (E, F, D)); top_experts, top_probs
+    (N, k). The GPU/TPU path, where ragged_dot is a grouped GEMM.
+    """
+    gate_w, up_w, down_w = experts
+    order, group_sizes = _sort_pairs(top_experts, gate_w.shape[0])
+    token_of_pair = order // top_experts.shape[-1]
+    xs = flat[token_of_pair]
+    gate = jax.lax.ragged_dot(xs, gate_w, group_sizes, precision=precision)
+    up = jax.lax.ragged_dot(xs, up_w, group_sizes, precision=precision)
+    ys = jax.lax.ragged_dot(jax.nn.silu(gate) * up, down_w, group_sizes, precision=precision)
+    ys = ys * top_probs.reshape(-1)[order][:, None]
+    return jnp.zeros_like(flat).at[token_of_pair].add(ys)
+
+
+def _experts_blocked(flat, experts, top_experts, top_probs, precision):
+    """Dropless experts for XLA:CPU, same arguments as `_experts_grouped`.
+
+    XLA:CPU lowers ragged_dot to every expert over every row (E times the work). Here each
+    expert's sorted pairs are padded to whole blocks of R rows, so every block has one expert and
+    one batched matmul over the C blocks (each with its expert's weights gathered) does the work
+    with static shapes: C = ceil(N*k / R) + E - 1 covers any routing. Padding rows read zeros and
+    are dropped when the outputs are added back to their tokens.
+    """
+    gate_w, up_w, down_w = experts
+    num_experts, top_k = gate_w.shape[0], top_experts.shape[-1]
+    pairs = top_experts.size
+    mean_group = -(-pairs // num_experts)
+    rows = min(_MAX_BLOCK_ROWS, max(8, 1 << (mean_group - 1).bit_length()))  # a power of two
+    num_blocks = -(-pairs // rows) + num_experts - 1
+    order, sizes = _sort_pairs(top_experts, num_experts)
+    padded_ends = jnp.cumsum(-(-sizes // rows) * rows)
+    padded_starts = padded_ends - -(-sizes // rows) * rows
+    expert_of_sorted = top_experts.reshape(-1)[order]
+    rank_in_group = jnp.arange(pairs) - (jnp.cumsum(sizes) - sizes)[expert_of_sorted]
+    slot = padded_starts[expert_of_sorted] + rank_in_group
+    pair_of_slot = jnp.full((num_blocks * rows,), pairs).at[slot].set(order)  # pairs = padding
+    token_of_slot = pair_of_slot // top_k  # padding -> N, out of range
+    weight_of_slot = top_probs.reshape(-1).at[pair_of_slot].get(mode="fill", fill_value=0)
+    block_expert = jnp.minimum(
+            jnp.searchsorted(padded_ends, jnp.arange(num_blocks) * rows, side="right"),
+            num_experts - 1)
+    xs = flat.at[token_of_slot].get(mode="fill", fill_value=0).reshape(num_blocks, rows, -1)
+    gate = jnp.einsum("CRD,CDF->CRF", xs, gate_w[block_expert], precision=precision)
+    up = jnp.einsum("CRD,CDF->CRF", xs, up_w[block_expert], precision=precision)
+    ys = jnp.einsum("CRF,CFD->CRD", jax.nn.silu(gate) * up, down_w[block_expert],
+                    precision=precision).reshape(num_blocks * rows, -1)
+    ys = ys * weight_of_slot[:, None]
+    return jnp.zeros_like(flat).at[token_of_slot].add(ys, mode="drop")
+
+
 class MoE(nnx.Module):
     """HF `mlp` (Qwen3MoeSparseMoeBlock): fp32 softmax router, top-k, dropless experts.
 
-    Tokens are sorted by expert and run through grouped matmuls (`jax.lax.ragged_dot`), so no
-    token is dropped and no capacity factor exists, exactly like HF.
+    No token is dropped and no capacity factor exists, exactly like HF: tokens are sorted by
+    expert and run through `jax.lax.ragged_dot` grouped matmuls on GPU/TPU, and through
+    expert-aligned blocks on CPU (`_experts_blocked`); the backend picks at lowering time.
     """
 
     def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
@@ -229,22 +294,12 @@ class MoE(nnx.Module):
         top_probs, top_experts = jax.lax.top_k(probs, self.top_k)  # (N, k)
         if self.norm_topk_prob:
             top_probs = top_probs / jnp.sum(top_probs, axis=-1, keepdims=True)
-        top_probs = top_probs.astype(dt)
-
-        # Dropless dispatch: sort the N*k (token, expert) pairs by expert, grouped matmuls.
-        expert_of_pair = top_experts.reshape(-1)
-        order = jnp.argsort(expert_of_pair, stable=True)
-        token_of_pair = order // self.top_k
-        group_sizes = jnp.bincount(expert_of_pair, length=num_experts).astype(jnp.int32)
-        xs = flat[token_of_pair]
-        gate = jax.lax.ragged_dot(xs, self.experts_gate_proj[...].astype(dt), group_sizes,
-                                  precision=prec)
-        up = jax.lax.ragged_dot(xs, self.experts_up_proj[...].astype(dt), group_sizes,
-                                precision=prec)
-        ys = jax.lax.ragged_dot(jax.nn.silu(gate) * up, self.experts_down_proj[...].astype(dt),
-                                group_sizes, precision=prec)
-        ys = ys * top_probs.reshape(-1)[order][:, None]
-        y = jnp.zeros_like(flat).at[token_of_pair].add(ys)
+        experts = tuple(w[...].astype(dt) for w in (
+                self.experts_gate_proj, self.experts_up_proj, self.experts_down_proj))
+        y = jax.lax.platform_dependent(
+                flat, experts, top_experts, top_probs.astype(dt),
+                cpu=functools.partial(_experts_blocked, precision=prec),
+                default=functools.partial(_experts_grouped, precision=prec))
 
         # HF load_balancing_loss_func statistics, padding excluded.
         weight = token_mask.reshape(-1).astype(jnp.float32)
