@@ -45,8 +45,8 @@ CONFIGS = {
 
 
 def _nll(logits, ids):
-    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
-    return -jnp.mean(jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1))
+    """Mean next-token cross-entropy, like transformers' `labels=` loss."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], ids[:, 1:]).mean()
 
 
 def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,

@@ -23,6 +23,7 @@ that would land past max_len are dropped (not written): the caller keeps `end + 
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +44,21 @@ def _normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], names: tuple[str | Non
                   std: float, dtype) -> nnx.Param:
     value = nnx.initializers.normal(std)(rngs.params(), shape, dtype)
     return nnx.Param(value, logical_axes=names)
+
+
+def _token_matmul(x: jax.Array, w: jax.Array, precision, contract: int = 1,
+                  **kwargs) -> jax.Array:
+    """x (B, T, *C) times w (*C, *O) -> (B, T, *O), as one 2-D matmul over the B*T tokens.
+
+    The C dims (x's last `contract`) are contracted. Flat token matmuls keep XLA:CPU's backward
+    pass off slow transposed copies of 3-D activations (1 thread, 1K tokens: MLP fwd+bwd 29 ->
+    19 ms, LM head 78 -> 52 ms); on GPU/TPU the reshapes are free.
+    """
+    b, t = x.shape[:2]
+    out_shape = w.shape[contract:]
+    y = jnp.dot(x.reshape(b * t, -1), w.reshape(-1, math.prod(out_shape)), precision=precision,
+                **kwargs)
+    return y.reshape(b, t, *out_shape)
 
 
 @struct.dataclass
@@ -115,6 +131,31 @@ def _write_slots(cache: jax.Array, update: jax.Array, slots: jax.Array, layer=No
     return cache.at[index].set(update, mode="drop")
 
 
+def _masked_attention(q, k, v, mask, scale, precision):
+    """Softmax attention under an arbitrary mask, fp32 softmax: q (B, T, N, H), k, v (B, S, K, H),
+    mask (B, T, S) bool -> (B, T, N, H) in q's dtype.
+
+    Laid out for XLA:CPU, whose backward pass otherwise runs through slow transposed copies of the
+    score-sized arrays: the G query heads of each kv head are stacked into one (G*T) axis so both
+    matmuls are plain (B, K) batched ones; the mask is an additive bias (no select in the backward
+    pass); the softmax is normalised on the (.., H) output instead of the (.., S) probabilities
+    (as flash attention does). Fully masked rows (padding queries) stay uniform, as before.
+    """
+    b, t, n, h = q.shape
+    kv_heads = k.shape[2]
+    g = n // kv_heads
+    q = q.reshape(b, t, kv_heads, g, h).transpose(0, 2, 3, 1, 4).reshape(b, kv_heads, g * t, h)
+    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # (B, K, S, H)
+    scores = jnp.einsum("BKQH,BKSH->BKQS", q, k, precision=precision)  # Q = G*T
+    bias = jnp.where(mask, 0.0, jnp.finfo(jnp.float32).min)[:, None, None]  # (B, 1, 1, T, S)
+    scores = scores.reshape(b, kv_heads, g, t, -1).astype(jnp.float32) * scale + bias
+    weights = jnp.exp(scores - jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
+    out = jnp.einsum("BKQS,BKSH->BKQH", weights.reshape(b, kv_heads, g * t, -1).astype(q.dtype),
+                     v, precision=precision)
+    out = out.reshape(b, kv_heads, g, t, h) / jnp.sum(weights, axis=-1, keepdims=True)
+    return out.astype(q.dtype).transpose(0, 3, 1, 2, 4).reshape(b, t, n, h)
+
+
 class Attention(nnx.Module):
     """HF `self_attn`: q/k/v/o projections, per-head q_norm/k_norm, RoPE, GQA."""
 
@@ -144,9 +185,9 @@ class Attention(nnx.Module):
         by the fused implementations); cache (k, v, layer) with k, v the whole (L, B, S, K, H)
         cache, or None; write_slots (B, T): the cache slot of each new token."""
         dt, prec = self.dtype, self.precision
-        q = jnp.einsum("BTD,DNH->BTNH", x, self.q_proj[...].astype(dt), precision=prec)
-        k = jnp.einsum("BTD,DKH->BTKH", x, self.k_proj[...].astype(dt), precision=prec)
-        v = jnp.einsum("BTD,DKH->BTKH", x, self.v_proj[...].astype(dt), precision=prec)
+        q = _token_matmul(x, self.q_proj[...].astype(dt), prec)  # (B, T, N, H)
+        k = _token_matmul(x, self.k_proj[...].astype(dt), prec)  # (B, T, K, H)
+        v = _token_matmul(x, self.v_proj[...].astype(dt), prec)  # (B, T, K, H)
         q = _apply_rope(self.q_norm(q), cos, sin)
         k = _apply_rope(self.k_norm(k), cos, sin)
         q = sharding_rules.constrain(
@@ -162,17 +203,9 @@ class Attention(nnx.Module):
             out = jax.nn.dot_product_attention(
                     q, k, v, scale=self.scale, is_causal=True, query_seq_lengths=lengths,
                     key_value_seq_lengths=lengths, implementation=self.attention_impl)
-            y = jnp.einsum("BTNH,NHD->BTD", out, self.o_proj[...].astype(dt), precision=prec)
-            return y, None
-        b, t, n, h = q.shape
-        q = q.reshape(b, t, self.num_kv_heads, n // self.num_kv_heads, h)  # (B, T, K, G, H)
-        scores = jnp.einsum("BTKGH,BSKH->BKGTS", q, k, precision=prec) * self.scale
-        scores = jnp.where(mask[:, None, None], scores.astype(jnp.float32),
-                           jnp.finfo(jnp.float32).min)
-        probs = jax.nn.softmax(scores, axis=-1).astype(dt)
-        out = jnp.einsum("BKGTS,BSKH->BTKGH", probs, v, precision=prec).reshape(b, t, n, h)
-        y = jnp.einsum("BTNH,NHD->BTD", out, self.o_proj[...].astype(dt), precision=prec)
-        return y, new_cache
+            return _token_matmul(out, self.o_proj[...].astype(dt), prec, contract=2), None
+        out = _masked_attention(q, k, v, mask, self.scale, prec)
+        return _token_matmul(out, self.o_proj[...].astype(dt), prec, contract=2), new_cache
 
 
 class MLP(nnx.Module):
@@ -188,11 +221,11 @@ class MLP(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         dt, prec = self.dtype, self.precision
-        gate = jnp.einsum("BTD,DF->BTF", x, self.gate_proj[...].astype(dt), precision=prec)
-        up = jnp.einsum("BTD,DF->BTF", x, self.up_proj[...].astype(dt), precision=prec)
+        gate = _token_matmul(x, self.gate_proj[...].astype(dt), prec)  # (B, T, F)
+        up = _token_matmul(x, self.up_proj[...].astype(dt), prec)
         hidden = sharding_rules.constrain(jax.nn.silu(gate) * up,
                                           (_BATCH, _LENGTH, "activation_mlp"))
-        return jnp.einsum("BTF,FD->BTD", hidden, self.down_proj[...].astype(dt), precision=prec)
+        return _token_matmul(hidden, self.down_proj[...].astype(dt), prec)
 
 
 def _sort_pairs(top_experts: jax.Array, num_experts: int) -> tuple[jax.Array, jax.Array]:
@@ -434,12 +467,9 @@ class Qwen3(nnx.Module):
                 stats.append(layer_stats)
         h = self.norm(h)
 
-        if self.lm_head is None:
-            logits = jnp.einsum("BTD,VD->BTV", h, self.embed_tokens[...].astype(self.dtype),
-                                precision=self.precision, preferred_element_type=jnp.float32)
-        else:
-            logits = jnp.einsum("BTD,DV->BTV", h, self.lm_head[...].astype(self.dtype),
-                                precision=self.precision, preferred_element_type=jnp.float32)
+        head = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]  # (D, V)
+        logits = _token_matmul(h, head.astype(self.dtype), self.precision,
+                               preferred_element_type=jnp.float32)
         logits = sharding_rules.constrain(logits, (_BATCH, _LENGTH, "activation_vocab"))
 
         new_cache = None
