@@ -258,9 +258,10 @@ def _experts_blocked(flat, experts, top_experts, top_probs, precision):
 
     XLA:CPU lowers ragged_dot to every expert over every row (E times the work). Here each
     expert's sorted pairs are padded to whole blocks of R rows, so every block has one expert and
-    one batched matmul over the C blocks (each with its expert's weights gathered) does the work
-    with static shapes: C = ceil(N*k / R) + E - 1 covers any routing. Padding rows read zeros and
-    are dropped when the outputs are added back to their tokens.
+    batched matmuls over the C blocks (each with its expert's weights gathered) do the work with
+    static shapes: C = ceil(N*k / R) + E - 1 covers any routing. Padding rows compute on a clamped
+    token, are weighted 0 and dropped when the outputs are added back to their tokens, so they
+    change no value or gradient.
     """
     gate_w, up_w, down_w = experts
     num_experts, top_k = gate_w.shape[0], top_experts.shape[-1]
@@ -269,23 +270,22 @@ def _experts_blocked(flat, experts, top_experts, top_probs, precision):
     rows = min(_MAX_BLOCK_ROWS, max(8, 1 << (mean_group - 1).bit_length()))  # a power of two
     num_blocks = -(-pairs // rows) + num_experts - 1
     order, sizes = _sort_pairs(top_experts, num_experts)
-    padded_ends = jnp.cumsum(-(-sizes // rows) * rows)
-    padded_starts = padded_ends - -(-sizes // rows) * rows
+    padded_sizes = -(-sizes // rows) * rows
+    padded_ends = jnp.cumsum(padded_sizes)
     expert_of_sorted = top_experts.reshape(-1)[order]
     rank_in_group = jnp.arange(pairs) - (jnp.cumsum(sizes) - sizes)[expert_of_sorted]
-    slot = padded_starts[expert_of_sorted] + rank_in_group
+    slot = (padded_ends - padded_sizes)[expert_of_sorted] + rank_in_group
     pair_of_slot = jnp.full((num_blocks * rows,), pairs).at[slot].set(order)  # pairs = padding
     token_of_slot = pair_of_slot // top_k  # padding -> N, out of range
     weight_of_slot = top_probs.reshape(-1).at[pair_of_slot].get(mode="fill", fill_value=0)
-    block_expert = jnp.minimum(
-            jnp.searchsorted(padded_ends, jnp.arange(num_blocks) * rows, side="right"),
-            num_experts - 1)
-    xs = flat.at[token_of_slot].get(mode="fill", fill_value=0).reshape(num_blocks, rows, -1)
+    block_expert = jnp.searchsorted(padded_ends, jnp.arange(num_blocks) * rows, side="right")
+    block_expert = jnp.minimum(block_expert, num_experts - 1)  # trailing all-padding blocks
+    xs = flat.at[token_of_slot].get(mode="clip").reshape(num_blocks, rows, -1)
     gate = jnp.einsum("CRD,CDF->CRF", xs, gate_w[block_expert], precision=precision)
     up = jnp.einsum("CRD,CDF->CRF", xs, up_w[block_expert], precision=precision)
     ys = jnp.einsum("CRF,CFD->CRD", jax.nn.silu(gate) * up, down_w[block_expert],
-                    precision=precision).reshape(num_blocks * rows, -1)
-    ys = ys * weight_of_slot[:, None]
+                    precision=precision)
+    ys = ys.reshape(num_blocks * rows, -1) * weight_of_slot[:, None]
     return jnp.zeros_like(flat).at[token_of_slot].add(ys, mode="drop")
 
 
