@@ -137,18 +137,20 @@ def _masked_attention(q, k, v, mask, scale, precision):
 
     Laid out for XLA:CPU, whose backward pass otherwise runs through slow transposed copies of the
     score-sized arrays: the G query heads of each kv head are stacked into one (G*T) axis so both
-    matmuls are plain (B, K) batched ones; the mask is an additive bias (no select in the backward
-    pass); the softmax is normalised on the (.., H) output instead of the (.., S) probabilities
-    (as flash attention does). Fully masked rows (padding queries) stay uniform, as before.
+    matmuls are plain (B, K) batched ones; the scale is applied to q, not to the scores; the mask
+    is an additive bias (no select in the backward pass); the softmax is normalised on the (.., H)
+    output instead of the (.., S) probabilities (as flash attention does). Fully masked rows
+    (padding queries) stay uniform, as before.
     """
     b, t, n, h = q.shape
     kv_heads = k.shape[2]
     g = n // kv_heads
-    q = q.reshape(b, t, kv_heads, g, h).transpose(0, 2, 3, 1, 4).reshape(b, kv_heads, g * t, h)
+    q = (q * scale).reshape(b, t, kv_heads, g, h).transpose(0, 2, 3, 1, 4)
+    q = q.reshape(b, kv_heads, g * t, h)
     k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # (B, K, S, H)
     scores = jnp.einsum("BKQH,BKSH->BKQS", q, k, precision=precision)  # Q = G*T
     bias = jnp.where(mask, 0.0, jnp.finfo(jnp.float32).min)[:, None, None]  # (B, 1, 1, T, S)
-    scores = scores.reshape(b, kv_heads, g, t, -1).astype(jnp.float32) * scale + bias
+    scores = scores.reshape(b, kv_heads, g, t, -1).astype(jnp.float32) + bias
     weights = jnp.exp(scores - jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
     out = jnp.einsum("BKQS,BKSH->BKQH", weights.reshape(b, kv_heads, g * t, -1).astype(q.dtype),
                      v, precision=precision)
