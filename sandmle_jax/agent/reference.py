@@ -1,9 +1,11 @@
 """The reference agent: a scripted policy that writes real solutions in the exact action format.
 
 Its plan: look at the data, train a model of its tier and write submission.csv, score it, then
-answer. When its program fails it falls back to the constant tier once. It talks through the
-same loop, chat format and tools as a model does, so its episodes are SFT data (tokens with loss
-masks) and a baseline row in evaluation. Its log-probs are 0: it is not a sampling policy.
+answer. When its program fails it falls back to the constant tier once. Its thoughts never name
+the tier: the program's model lines are the one place where a policy that imitates it makes
+that choice, so nothing earlier can contradict it. It talks through the same loop, chat format
+and tools as a model does, so its episodes are SFT data (tokens with loss masks) and a baseline
+row in evaluation. Its log-probs are 0: it is not a sampling policy.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ class ReferencePolicy:
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.EXPLORE}))
         if request.turn == 1:
-            return _turn(f"I will engineer features by column type and fit a {tier} model, "
-                         "then write submission.csv in the sample submission's format.",
+            return _turn("I will engineer features by column type, fit a model, then write "
+                         "submission.csv in the sample submission's format.",
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.solution_code(task, tier)}))
         if request.turn == 2 and "submission.csv: exists" not in last:
@@ -50,7 +52,7 @@ class ReferencePolicy:
             return _turn("The submission is written; let me score it.",
                          actions.render_tool_call(actions.SCORE, {}))
         return _turn("The submission is scored; I am done.",
-                     f"<answer>Trained a {tier} model and wrote submission.csv.</answer>")
+                     "<answer>Trained a model and wrote submission.csv.</answer>")
 
     async def next_turn(self, request: TurnRequest) -> TurnOutput:
         ids = self.chat.encode(self._plan(request) + IM_END)

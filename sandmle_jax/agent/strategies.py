@@ -5,7 +5,9 @@ and target columns from the sample submission, infers feature types at run time 
 categorical, free text, image files), fits a model of its tier and writes submission.csv in the
 sample submission's format. Nothing task-specific is written into a program except the branch
 for the task's submission kind and the tier's model: the same program serves every task of a
-kind, which is what lets a tiny policy learn to write it. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
+kind, which is what lets a tiny policy learn to write it. The model is chosen in one place, two
+adjacent lines just before it is fitted, so that a sampling policy commits to a tier (and to a
+classifier or a regressor) once, where the rest of the program cannot contradict it. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -51,7 +53,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from {module} import {model}
 
 D = "{data}"
 train, test = pd.read_csv(D + "/train.csv"), pd.read_csv(D + "/test.csv")
@@ -88,20 +89,29 @@ X = sparse.hstack([sparse.csr_matrix(prep.fit_transform(train[features]) if prep
                                      np.zeros((len(train), 0))), images(train)]).tocsr()
 Xt = sparse.hstack([sparse.csr_matrix(prep.transform(test[features]) if prep else
                                       np.zeros((len(test), 0))), images(test)]).tocsr()
-{densify}
+X, Xt = X.toarray(), Xt.toarray()
 sub = pd.DataFrame({{ID: test[ID]}})
+'''
+
+_MODEL = '''from {module} import {model}
+
+
+def new_model():
+    return {model}({args})
+
+
 '''
 
 _BRANCHES = {
     "probability": '''y = train[labels[0]]
-model = {model}({args}).fit(X, y)
+model = new_model().fit(X, y)
 sub[TARGETS[0]] = model.predict_proba(Xt)[:, list(model.classes_).index(y.max())]
 ''',
-    "label": '''model = {model}({args}).fit(X, train[labels[0]])
+    "label": '''model = new_model().fit(X, train[labels[0]])
 sub[TARGETS[0]] = model.predict(Xt)
 ''',
     "class_probabilities": '''y = (train[labels[0]] if len(labels) == 1 else train[TARGETS].idxmax(axis=1)).astype(str)
-model = {model}({args}).fit(X, y)
+model = new_model().fit(X, y)
 proba, classes = model.predict_proba(Xt), [str(c) for c in model.classes_]
 for c in TARGETS:
     sub[c] = proba[:, classes.index(str(c))] if str(c) in classes else 0.0
@@ -110,12 +120,12 @@ for c in TARGETS:
     if train[c].nunique() < 2:
         sub[c] = float(train[c].iloc[0])
         continue
-    model = {model}({args}).fit(X, train[c])
+    model = new_model().fit(X, train[c])
     sub[c] = model.predict_proba(Xt)[:, list(model.classes_).index(1)]
 ''',
     "value": '''for c in TARGETS:
     y = train[c].astype(float)
-    pred = {model}({args}).fit(X, {fit_target}).predict(Xt)
+    pred = new_model().fit(X, {fit_target}).predict(Xt)
     sub[c] = {unfit}
 ''',
     "ranked_list": '''counts = train[TARGETS[0]].fillna("").str.split().explode().value_counts()
@@ -141,10 +151,9 @@ def solution_code(task: Task, tier: str) -> str:
     kind = metrics_lib.get_metric(task.spec.metric).kind.value
     module, model, args = (_CLASSIFIERS if kind in _CLASSIFICATION else _REGRESSORS)[tier]
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
-    preamble = _PREAMBLE.format(
-        module=module, model=model, data=prompts.DATA_DIR,
-        densify="X, Xt = X.toarray(), Xt.toarray()" if tier in ("forest", "boosting") else "")
+    preamble = _PREAMBLE.format(data=prompts.DATA_DIR)
+    chosen = _MODEL.format(module=module, model=model, args=args)
     branch = _BRANCHES[kind].format(
-        model=model, args=args, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
+        fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
         unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")
-    return preamble + branch + _EPILOGUE
+    return preamble + chosen + branch + _EPILOGUE

@@ -1,6 +1,7 @@
 """Every tier's program runs and writes a valid submission for every submission kind, and the
 learned tiers beat the constant one on learnable data."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -122,3 +123,36 @@ def test_tree_tiers_beat_constant(tmp_path, metric):
 def test_unknown_tier():
     with pytest.raises(ValueError, match="unknown tier"):
         strategies.solution_code(None, "magic")
+
+
+
+def _renamed_copy(root, task):
+    """The same data under other column names, id column and target."""
+    names = {"id": "row_key", "label": "is_positive", "a": "alpha"}
+
+    def read(path):
+        return pd.read_csv(path).rename(columns=names)
+
+    spec = dataclasses.replace(task.spec, id="renamed", id_column="row_key",
+                               target_columns=("is_positive",))
+    public = {name: read(task.public_dir / name)
+              for name in ("train.csv", "test.csv", "sample_submission.csv")}
+    return task_lib.save_task(root, spec, public={"description.md": "other words", **public},
+                              private={"answers.csv": read(task.private_dir / "answers.csv")})
+
+
+def test_one_program_per_kind_and_tier_and_the_tier_in_one_place(tmp_path):
+    """Two tasks of one kind with different columns, ids and targets get the same program (it
+    reads everything task-specific at run time), and tiers differ only in the model lines."""
+    binary = _task(tmp_path / "a", "roc_auc", ["label"], _binary)
+    renamed = _renamed_copy(tmp_path / "c", binary)
+    other_kind = _task(tmp_path / "b", "accuracy", ["grade"], _labels)
+    for tier in strategies.TIERS:
+        assert strategies.solution_code(binary, tier) == strategies.solution_code(renamed, tier)
+    assert (strategies.solution_code(binary, "linear")
+            != strategies.solution_code(other_kind, "linear"))
+    lines = [strategies.solution_code(binary, tier).splitlines() for tier in strategies.TIERS]
+    assert len({len(program) for program in lines}) == 1
+    differing = [i for i, row in enumerate(zip(*lines)) if len(set(row)) > 1]
+    assert len(differing) == 2 and differing[1] == differing[0] + 4  # import ...; return ...(...)
+    assert lines[0][differing[0]].startswith("from sklearn")
