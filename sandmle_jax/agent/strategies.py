@@ -5,9 +5,9 @@ and target columns from the sample submission, infers feature types at run time 
 categorical, free text, image files), fits a model of its tier and writes submission.csv in the
 sample submission's format. Nothing task-specific is written into a program except the branch
 for the task's submission kind and the tier's model: the same program serves every task of a
-kind, which is what lets a tiny policy learn to write it. The model is chosen in one place, two
-adjacent lines just before it is fitted, so that a sampling policy commits to a tier (and to a
-classifier or a regressor) once, where the rest of the program cannot contradict it. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
+kind, which is what lets a tiny policy learn to write it. Every program builds all four tiers'
+models and picks one in a single line, `TIER = "forest"`: a policy that imitates them chooses
+its model with one token, which the rest of the program cannot contradict. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -23,19 +23,30 @@ from sandmle_jax.tasks.task import Task
 
 TIERS = ("constant", "linear", "forest", "boosting")
 
-_CLASSIFIERS = {
-    "constant": ("sklearn.dummy", "DummyClassifier", "strategy='prior'"),
-    "linear": ("sklearn.linear_model", "LogisticRegression", "max_iter=2000"),
-    "forest": ("sklearn.ensemble", "RandomForestClassifier", "n_estimators=300, random_state=0"),
-    "boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier",
-                 "max_iter=200, learning_rate=0.05, random_state=0"),
-}
-_REGRESSORS = {
-    "constant": ("sklearn.dummy", "DummyRegressor", "strategy='mean'"),
-    "linear": ("sklearn.linear_model", "Ridge", "alpha=1.0"),
-    "forest": ("sklearn.ensemble", "RandomForestRegressor", "n_estimators=300, random_state=0"),
-    "boosting": ("sklearn.ensemble", "HistGradientBoostingRegressor",
-                 "max_iter=200, learning_rate=0.05, random_state=0"),
+# Every tier's model, so that a program names its tier in one token (`TIER = "forest"`).
+_MODELS = {
+    "classifier": '''from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+MODELS = {"constant": DummyClassifier(strategy="prior"),
+          "linear": LogisticRegression(max_iter=2000),
+          "forest": RandomForestClassifier(n_estimators=300, random_state=0),
+          "boosting": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05,
+                                                     random_state=0)}
+''',
+    "regressor": '''from sklearn.base import clone
+from sklearn.dummy import DummyRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+
+MODELS = {"constant": DummyRegressor(strategy="mean"),
+          "linear": Ridge(alpha=1.0),
+          "forest": RandomForestRegressor(n_estimators=300, random_state=0),
+          "boosting": HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
+                                                    random_state=0)}
+''',
 }
 
 EXPLORE = f'''import pandas as pd
@@ -93,11 +104,11 @@ X, Xt = X.toarray(), Xt.toarray()
 sub = pd.DataFrame({{ID: test[ID]}})
 '''
 
-_MODEL = '''from {module} import {model}
+_CHOICE = '''TIER = "{tier}"
 
 
 def new_model():
-    return {model}({args})
+    return clone(MODELS[TIER])
 
 
 '''
@@ -149,11 +160,10 @@ def solution_code(task: Task, tier: str) -> str:
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; known: {TIERS}")
     kind = metrics_lib.get_metric(task.spec.metric).kind.value
-    module, model, args = (_CLASSIFIERS if kind in _CLASSIFICATION else _REGRESSORS)[tier]
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     preamble = _PREAMBLE.format(data=prompts.DATA_DIR)
-    chosen = _MODEL.format(module=module, model=model, args=args)
+    models = _MODELS["classifier" if kind in _CLASSIFICATION else "regressor"]
     branch = _BRANCHES[kind].format(
         fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
         unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")
-    return preamble + chosen + branch + _EPILOGUE
+    return preamble + models + _CHOICE.format(tier=tier) + branch + _EPILOGUE
