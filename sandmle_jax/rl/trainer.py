@@ -404,6 +404,10 @@ def validate_config(config) -> None:
     optim.OptimizerConfig.from_dict(_to_dict(config.grpo.optimizer))
     optim.OptimizerConfig.from_dict(_to_dict(config.sft.optimizer))
     batching.BatchingConfig(**_to_dict(config.batching))
+    if config.grpo.loss.temperature != config.rollout.temperature:
+        raise ValueError(f"grpo.loss.temperature ({config.grpo.loss.temperature}) must equal "
+                         f"rollout.temperature ({config.rollout.temperature}): the learner must "
+                         "score tokens under the distribution they were sampled from")
     if config.grpo.group_size < 2:
         raise ValueError("grpo.group_size must be >= 2: advantages compare a group's members")
     if max(config.batching.bucket_lengths) < config.agent.context_tokens:

@@ -105,3 +105,15 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     steps = [r["step"] for r in read_metrics(workdir / "metrics") if "train/reward_mean" in r]
     assert sorted(set(steps)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"rollout.temperature": 0.7}, "must equal rollout.temperature"),
+    ({"grpo.group_size": 1}, "group_size must be >= 2"),
+    ({"agent.reward_scheme": "dense_magic"}, "reward_scheme 'dense_magic' unknown"),
+    ({"rollout.engine": "vllm"}, "must be 'embedded' or 'sglang'"),
+])
+def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        trainer.validate_config(_config(tmp_path / "no-store", **overrides))
+    trainer.validate_config(_config(tmp_path / "no-store"))  # the recipe itself is consistent
