@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import secrets
+import signal
 import sys
 
 from sandbox_runner.contracts import ExecRequest, Isolation
@@ -146,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     host, port = server.server_address[:2]
     print(f"sandbox_runner serving on http://{host}:{port} with {args.workers} workers, "
           f"backend {sandbox.setup.backend.name}", flush=True)
+    # Python leaves SIGINT ignored when the parent ignored it (background jobs of a script,
+    # nohup): the service must still stop on Ctrl-C / SIGINT and close its pool.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

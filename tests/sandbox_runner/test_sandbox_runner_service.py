@@ -1,6 +1,7 @@
 """HTTP service and client (spreading, dead endpoints, backpressure, auth), CLI and doctor."""
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -139,9 +140,11 @@ def test_doctor_reports_backends_choice_and_limits():
 
 
 def test_serve_command_serves_until_interrupted(tmp_path):
+    # Started with SIGINT ignored, as a background job of a script is: it must still stop.
     server = subprocess.Popen([sys.executable, "-m", "sandbox_runner.serve", "--port=0",
                                "--workers=1", "--token=t0k", f"--root={tmp_path}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         banner = server.stdout.readline()
         assert "serving on http://127.0.0.1:" in banner, server.stderr.read()
