@@ -95,7 +95,7 @@ def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int) -
     is listed; the agent sees it as ./data/."""
     listing = describe_data(public_dir)
     frame = (f"# Task\n{{description}}\n\n# Data (read-only) in ./{DATA_DIR}/\n{listing}\n\n"
-             "Your working directory is writable (./data/ is a read-only link). Begin.")
+             f"Your working directory is writable (./{DATA_DIR}/ is a read-only link). Begin.")
     room = max(0, max_chars - len(frame) + len("{description}"))
     if len(description) > room:
         description = description[:max(0, room - 20)] + "\n[... cut ...]"

@@ -7,7 +7,8 @@ sample submission's format. Nothing task-specific is written into a program exce
 for the task's submission kind and the tier's model: the same program serves every task of a
 kind, which is what lets a tiny policy learn to write it. Every program builds all four tiers'
 models and picks one in a single line, `TIER = "forest"`: a policy that imitates them chooses
-its model with one token, which the rest of the program cannot contradict. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
+its model with one token, which the rest of the program cannot contradict. The tiers give
+evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -151,8 +152,6 @@ _CLASSIFICATION = ("probability", "label", "ordinal", "class_probabilities",
 _EPILOGUE = '''sub[list(sample.columns)].to_csv("submission.csv", index=False)
 print("wrote submission.csv", sub.shape)
 '''
-
-
 
 
 def solution_code(task: Task, tier: str) -> str:

@@ -131,10 +131,11 @@ class Toolbox:
 def new_episode(task: Task, runner, limits: Limits, root: str | os.PathLike | None = None):
     """A fresh workspace for one episode of `task`, next to its read-only public/ directory.
 
-    The workspace holds a link `data` (prompts.DATA_DIR) to public/, so every task's data is at the same relative
-    path (as MLE-bench scaffolds give `./input`): solution code carries over between tasks
-    instead of embedding a per-task absolute path. The link grants nothing new: public/ is
-    mounted read-only in the sandbox either way, and the grader never follows links."""
+    The workspace holds a link `data` (prompts.DATA_DIR) to public/, so every task's data is at
+    the same relative path (as MLE-bench scaffolds give `./input`): solution code carries over
+    between tasks instead of embedding a per-task absolute path. The link grants nothing new:
+    public/ is mounted read-only in the sandbox either way, and the grader never follows links.
+    """
     episode = Episode(task.public_dir, runner, limits, root=None if root is None else str(root))
     os.symlink(task.public_dir, episode.workspace / prompts.DATA_DIR)
     return episode
