@@ -3,8 +3,9 @@
     python benchmarks/rl_learning.py --run=runs/learn --seeds=8 --out=benchmarks/plots
 
 `--run` is a finished `launch.train` workdir. Its newest SFT checkpoint is exported next to it
-(`sft_export/`, once) and played against its final GRPO export (`hf_export/`) in this process:
-the same validation tasks, the same seeds, the recipe's sampling temperature and limits. Prints
+(`sft_export/`, once) and played against its final GRPO export (`hf_export/`) in this process,
+each as `launch.evaluate --policy=embedded` plays it (reports in `rl_learning/`): the same
+validation tasks, the same seeds, the recipe's sampling temperature and limits. Prints
 MLE-bench-style rates (mean ± SEM over seeds) and which model tier each policy's programs chose
 (the `TIER = "..."` line of the reference programs it learned to write), so a change in reward
 can be traced to a change in behaviour. With --out, also writes the table as JSON and a bar chart
@@ -20,15 +21,10 @@ import re
 from absl import app, flags
 from ml_collections import config_flags
 
-from sandbox_runner import Isolation, Pool, Sandbox
-from sandmle_jax.agent import loop
 from sandmle_jax.agent.chat import ChatFormat
-from sandmle_jax.agent.policy import EnginePolicy
-from sandmle_jax.eval import plots, runner
+from sandmle_jax.eval import cli, plots
 from sandmle_jax.models import tokenizer as tokenizer_lib
 from sandmle_jax.rl import weight_sync
-from sandmle_jax.rollout import factory
-from sandmle_jax.tasks import task_set
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/tiny_cpu.py", "The run's recipe.")
 _RUN = flags.DEFINE_string("run", None, "A finished launch.train workdir.", required=True)
@@ -46,35 +42,28 @@ def chosen_tiers(chat: ChatFormat, trajectory) -> list[str]:
     return _TIER.findall(text)
 
 
-async def play(config, model_dir: pathlib.Path, tasks, seeds: int, name: str):
-    tokenizer = tokenizer_lib.load_tokenizer(str(model_dir))
-    chat = ChatFormat.from_tokenizer(tokenizer)
-    engine = factory.engine_from_config(config.rollout, model_dir, tokenizer)
-    e, box = config.eval, config.sandbox
-    try:
-        with Pool(Sandbox(min_isolation=Isolation.parse(box.min_isolation)),
-                  workers=box.workers) as pool:
-            summary, results = await runner.evaluate(
-                tasks, lambda seed: EnginePolicy(engine, temperature=e.temperature,
-                                                 top_p=e.top_p, seed=1000 + seed),
-                chat, pool, loop.agent_config_from(config), seeds=seeds,
-                concurrency=config.rollout.concurrency, prefix=name)
-    finally:
-        factory.close_engine(engine)
+def play(config, model_dir: pathlib.Path, tasks: pathlib.Path, seeds: int, out: pathlib.Path):
+    """launch.evaluate's embedded-policy run (report in `out`), plus the tiers chosen."""
+    summary, results = asyncio.run(cli.evaluate(
+        config, tasks=str(tasks), split="validation", policy="embedded",
+        model_dir=str(model_dir), seeds=seeds, out=out))
+    chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(model_dir)))
     tiers = collections.Counter(tier for _, t in results for tier in chosen_tiers(chat, t))
     return summary, tiers
 
 
 def main(_):
     config, run = _CONFIG.value, pathlib.Path(_RUN.value)
-    tasks = task_set.load_task_set(_TASKS.value or run / "tasks", "validation")
+    tasks = pathlib.Path(_TASKS.value or run / "tasks")
     sft = run / "sft_export"
     if not (sft / "config.json").is_file():
         weight_sync.export_checkpoint(str(run / "checkpoints" / "sft"), str(sft))
     rows = {}
-    for name, model_dir in (("SFT only", sft), ("SFT + GRPO", run / "hf_export")):
-        rows[name] = asyncio.run(play(config, model_dir, tasks, _SEEDS.value, name))
-    print(f"\n{len(tasks)} validation tasks x {_SEEDS.value} seeds, temperature "
+    for name, model_dir, out in (("SFT only", sft, "eval_sft"),
+                                 ("SFT + GRPO", run / "hf_export", "eval_grpo")):
+        rows[name] = play(config, model_dir, tasks, _SEEDS.value, run / "rl_learning" / out)
+    tasks_played = next(iter(rows.values()))[0]["tasks"]
+    print(f"\n{tasks_played} validation tasks x {_SEEDS.value} seeds, temperature "
           f"{config.eval.temperature}, top_p {config.eval.top_p}")
     rates = ("valid_submission", "above_median", "any_medal", "gold", "reward")
     print("| policy | " + " | ".join(rates) + " | tiers chosen |")

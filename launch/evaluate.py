@@ -33,7 +33,7 @@ _OUT = flags.DEFINE_string("out", None, "Where report.json and plots go.", requi
 
 def main(argv):
     del argv
-    summary = asyncio.run(cli.evaluate(
+    summary, _ = asyncio.run(cli.evaluate(
         _CONFIG.value, tasks=_TASKS.value, split=_SPLIT.value or None, policy=_POLICY.value,
         model_dir=_MODEL_DIR.value, tier=_TIER.value, sglang_urls=_URLS.value,
         openai_base_url=_BASE_URL.value, openai_model=_MODEL.value, seeds=_SEEDS.value,

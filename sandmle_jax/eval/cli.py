@@ -11,6 +11,7 @@ from sandbox_runner import Isolation, Pool, Sandbox
 from sandmle_jax.agent import loop, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
+from sandmle_jax.agent.trajectory import Trajectory
 from sandmle_jax.eval import openai_policy, plots, report, runner
 from sandmle_jax.models import small_tokenizer, tokenizer as tokenizer_lib
 from sandmle_jax.rollout import factory
@@ -22,7 +23,9 @@ POLICIES = ("reference", "embedded", "sglang", "openai")
 async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_dir: str | None,
                    tier: str = "boosting", sglang_urls: Sequence[str] = (),
                    openai_base_url: str | None = None, openai_model: str = "default",
-                   seeds: int = 1, out: pathlib.Path) -> dict:
+                   seeds: int = 1, out: pathlib.Path
+                   ) -> tuple[dict, list[tuple[int, Trajectory]]]:
+    """Plays the task set; returns the summary and the (seed, trajectory) results."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; known: {POLICIES}")
     task_list = task_set.load_task_set(tasks, split)
@@ -64,4 +67,4 @@ async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_
     plots.plot_rates({policy: {k: v["mean"] for k, v in summary["overall"].items()}},
                      out / "plots" / "rates.png")
     print(report.format_table(summary))
-    return summary
+    return summary, results
