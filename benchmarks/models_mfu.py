@@ -24,6 +24,7 @@ from flax import nnx
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.parallel import rules
+from sandmle_jax.rl import grpo
 
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny model and batch: checks the script on a CPU.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step (global).")
@@ -61,9 +62,9 @@ def step_flops(config: Qwen3Config, batch: int, seq: int) -> float:
 
 
 def _loss(model, ids):
-    logits = model(ids)
-    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
-    return -jnp.mean(jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1))
+    """Mean next-token NLL through the learner's own log-prob function (logsumexp minus the
+    picked logit: the (B, T, V) log-softmax is never materialised)."""
+    return -jnp.mean(grpo.token_logprobs(model(ids), ids, temperature=1.0)[:, 1:])
 
 
 def measure(config: Qwen3Config, batch: int, seq: int, attention: str, steps: int) -> float:

@@ -10,7 +10,8 @@ exactly batch * new_tokens tokens; tokens/s counts prefill + decode wall time af
 an in-memory swap of the learner's params and a reload from an HF directory, per model size, and
 the same reload through our SGLang-protocol server (pause -> update_weights_from_disk ->
 continue), which is what a trainer pays against SGLang servers.
-GPU mode: a random Qwen3-0.6B-shaped model in bf16, batch 64, prints the device name.
+GPU mode: a random Qwen3-0.6B-shaped model in bf16, batch 64, ours vs transformers on the same
+accelerator and weights; prints the device name.
 """
 
 import argparse
@@ -130,21 +131,61 @@ def weight_updates(repeats: int) -> list[dict]:
     return rows
 
 
-def gpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int) -> dict:
+def gpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int,
+                   smoke: bool) -> dict:
+    """Ours vs transformers `generate` (torch, bf16, SDPA attention) on the same accelerator with
+    the same weights: transformers runs first and frees its memory before JAX allocates."""
+    import torch
+    import transformers
+
     device = jax.devices()[0]
-    config = Qwen3Config.qwen3_0_6b()
-    model = Qwen3(config, rngs=nnx.Rngs(0), param_dtype=jnp.bfloat16)
-    engine = EmbeddedEngine(model, num_slots=batch, max_len=prompt_len + new_tokens,
-                            decode_chunk=16, eos_token_ids=())
-    prompts = _prompts(batch, prompt_len, config.vocab_size)
+    shape = CPU_SHAPE if smoke else dict(  # Qwen3-0.6B
+        vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+        num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True,
+        max_position_embeddings=40960)
+    torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    config = transformers.Qwen3Config(**shape, eos_token_id=None, bos_token_id=None,
+                                      pad_token_id=0)
+    reference = transformers.Qwen3ForCausalLM(config).to(torch.bfloat16).to(torch_device).eval()
+    prompts = _prompts(batch, prompt_len, shape["vocab_size"])
+    ids = torch.tensor(prompts, device=torch_device)
+
+    def theirs(tokens):
+        with torch.no_grad():
+            out = reference.generate(ids, do_sample=False, max_new_tokens=tokens,
+                                     min_new_tokens=tokens, pad_token_id=0,
+                                     attention_mask=torch.ones_like(ids))
+        if torch_device == "cuda":
+            torch.cuda.synchronize()
+        assert out.shape == (batch, prompt_len + tokens)
+
+    theirs(8)  # warm-up
+    theirs_s = best_time(lambda: theirs(new_tokens), repeats)
+    with tempfile.TemporaryDirectory() as model_dir:
+        reference.save_pretrained(model_dir)
+        del reference
+        if torch_device == "cuda":
+            torch.cuda.empty_cache()
+        engine = EmbeddedEngine.from_dir(model_dir, param_dtype=jnp.bfloat16, num_slots=batch,
+                                         max_len=prompt_len + new_tokens, decode_chunk=16,
+                                         eos_token_ids=())
+        learner = hf.load_model(model_dir, param_dtype=jnp.bfloat16)
+    start = time.perf_counter()
     _engine_run(engine, prompts, new_tokens)  # compiles
-    seconds = best_time(lambda: _engine_run(engine, prompts, new_tokens), repeats)
-    learner = Qwen3(config, rngs=nnx.Rngs(1), param_dtype=jnp.bfloat16)
+    compile_s = time.perf_counter() - start
+    ours_s = best_time(lambda: _engine_run(engine, prompts, new_tokens), repeats)
     swap = best_time(lambda: asyncio.run(engine.update_weights(learner)), 1)
     engine.close()
-    return {"device": f"{device.platform}:{device.device_kind}", "model": "Qwen3-0.6B shape, bf16",
+    tokens = batch * new_tokens
+    return {"device": f"{device.platform}:{device.device_kind}",
+            "model": "tiny (smoke)" if smoke else "Qwen3-0.6B shape, bf16",
             "batch": batch, "prompt_len": prompt_len, "new_tokens": new_tokens,
-            "tokens_per_s": batch * new_tokens / seconds, "seconds": seconds,
+            "ours_tokens_per_s": tokens / ours_s,
+            "transformers_tokens_per_s": tokens / theirs_s,
+            "transformers": f"{transformers.__version__}, torch {torch.__version__} on "
+                            f"{torch_device}, sdpa",
+            "ratio": theirs_s / ours_s, "first_call_s": compile_s,
             "in_memory_weight_swap_s": swap}
 
 
@@ -156,6 +197,8 @@ def main():
     parser.add_argument("--prompt_len", type=int, default=None, help="cpu: 32, gpu: 128")
     parser.add_argument("--new_tokens", type=int, default=None, help="cpu: 128, gpu: 512")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="gpu mode with the tiny CPU model: checks the script anywhere")
     args = parser.parse_args()
     if args.mode == "cpu":
         result = cpu_throughput(args.batch or 8, args.prompt_len or 32, args.new_tokens or 128,
@@ -172,10 +215,12 @@ def main():
         print(json.dumps({"throughput": result, "weight_updates": updates}, indent=2))
     else:
         result = gpu_throughput(args.batch or 64, args.prompt_len or 128, args.new_tokens or 512,
-                                args.repeats)
-        print(f"{result['device']}: {result['model']}, batch {result['batch']}: "
-              f"{result['tokens_per_s']:.0f} tok/s; in-memory weight swap "
-              f"{result['in_memory_weight_swap_s']:.4f}s")
+                                args.repeats, args.smoke)
+        print(f"{result['device']}: {result['model']}, batch {result['batch']}, "
+              f"{result['prompt_len']}+{result['new_tokens']} tokens: ours "
+              f"{result['ours_tokens_per_s']:.0f} tok/s, transformers "
+              f"{result['transformers_tokens_per_s']:.0f} tok/s, ratio {result['ratio']:.2f}x; "
+              f"in-memory weight swap {result['in_memory_weight_swap_s']:.4f}s")
         print(json.dumps(result, indent=2))
 
 
