@@ -37,6 +37,8 @@ __all__ = ["KVCache", "Qwen3", "Qwen3Config"]
 
 _BATCH, _LENGTH = "activation_batch", "activation_length"
 _ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
+_CAUSAL_BLOCKS = 4  # query blocks of the cache-free einsum attention
+_MIN_CAUSAL_BLOCK = 32  # shorter sequences run as one block
 _MAX_BLOCK_ROWS = 128  # rows per expert block on CPU: fuller matmuls vs more padding
 
 
@@ -158,6 +160,25 @@ def _masked_attention(q, k, v, mask, scale, precision):
     return out.astype(q.dtype).transpose(0, 3, 1, 2, 4).reshape(b, t, n, h)
 
 
+def _causal_block_attention(q, k, v, mask, scale, precision):
+    """`_masked_attention` for the cache-free forward (S == T, causal) in query blocks that each
+    see only the keys up to their own end, so the fully masked upper triangle is never computed
+    (at 4 blocks, 10 of 16 score tiles) or kept for the backward pass (0.6B fp32 train step on
+    CPU: 47.1 -> 43.6 peak bytes/param). Real rows are unchanged; a fully masked row (a
+    left-padding query) is uniform over its block's keys instead of all keys.
+    """
+    t = q.shape[1]
+    size = -(-t // _CAUSAL_BLOCKS)
+    if size < _MIN_CAUSAL_BLOCK:
+        return _masked_attention(q, k, v, mask, scale, precision)
+    outs = []
+    for start in range(0, t, size):
+        end = min(start + size, t)
+        outs.append(_masked_attention(q[:, start:end], k[:, :end], v[:, :end],
+                                      mask[:, start:end, :end], scale, precision))
+    return jnp.concatenate(outs, axis=1)
+
+
 class Attention(nnx.Module):
     """HF `self_attn`: q/k/v/o projections, per-head q_norm/k_norm, RoPE, GQA."""
 
@@ -201,12 +222,14 @@ class Attention(nnx.Module):
             v_all = _write_slots(v_all, v, write_slots, layer)
             new_cache = (k_all, v_all)
             k, v = k_all[layer], v_all[layer]
-        elif self.attention_impl != "einsum":
+        if cache is None and self.attention_impl != "einsum":
             out = jax.nn.dot_product_attention(
                     q, k, v, scale=self.scale, is_causal=True, query_seq_lengths=lengths,
                     key_value_seq_lengths=lengths, implementation=self.attention_impl)
-            return _token_matmul(out, self.o_proj[...].astype(dt), prec, contract=2), None
-        out = _masked_attention(q, k, v, mask, self.scale, prec)
+        elif cache is None:
+            out = _causal_block_attention(q, k, v, mask, self.scale, prec)
+        else:
+            out = _masked_attention(q, k, v, mask, self.scale, prec)
         return _token_matmul(out, self.o_proj[...].astype(dt), prec, contract=2), new_cache
 
 

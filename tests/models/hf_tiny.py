@@ -46,14 +46,15 @@ def save_hf_model(variant: str, directory, seed: int = 0):
     return model
 
 
-def batch(vocab: int, seed: int = 0, left_pad: bool = False):
-    """(ids, mask, positions) for 3 sequences of 9 slots with lengths 9, 6, 3 (padded)."""
+def batch(vocab: int, seed: int = 0, left_pad: bool = False, slots: int = 9):
+    """(ids, mask, positions) for 3 sequences of `slots` slots with lengths all, 2/3 and 1/3 of
+    them (padded)."""
     rng = np.random.RandomState(seed)
-    ids = rng.randint(2, vocab, size=(3, 9))
-    mask = np.zeros((3, 9), np.int64)
-    for row, length in enumerate((9, 6, 3)):
+    ids = rng.randint(2, vocab, size=(3, slots))
+    mask = np.zeros((3, slots), np.int64)
+    for row, length in enumerate((slots, slots * 2 // 3, slots // 3)):
         if left_pad:
-            mask[row, 9 - length:] = 1
+            mask[row, slots - length:] = 1
         else:
             mask[row, :length] = 1
     ids = np.where(mask == 1, ids, 0)

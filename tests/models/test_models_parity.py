@@ -33,6 +33,17 @@ def test_fp32_logits_match_transformers(checkpoint, left_pad):
     assert hf_tiny.max_rel_error(logits, expected, mask) <= 1e-4
 
 
+@pytest.mark.parametrize("left_pad", [False, True], ids=["right_pad", "left_pad"])
+def test_fp32_logits_match_transformers_over_causal_query_blocks(checkpoint, left_pad):
+    """150 slots: the einsum attention runs in 4 query blocks of 38/38/38/36 (9 slots: one)."""
+    _, reference, directory = checkpoint
+    model = hf.load_model(directory)
+    ids, mask, positions = hf_tiny.batch(model.config.vocab_size, left_pad=left_pad, slots=150)
+    expected = hf_tiny.torch_logits(reference, ids, mask, positions).logits.numpy()
+    logits = model(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
+    assert hf_tiny.max_rel_error(logits, expected, mask) <= 1e-4
+
+
 def test_moe_aux_loss_matches_transformers(checkpoint):
     variant, reference, directory = checkpoint
     model = hf.load_model(directory)
