@@ -1,8 +1,10 @@
 """CPU benchmark of the Qwen3 model: train-step throughput vs transformers, memory per parameter.
 
     python benchmarks/models_cpu.py                          # both sides on all (2) cores
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \
-        python benchmarks/models_cpu.py --torch_threads=1 --memory=false   # one thread each
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1 \
+        python benchmarks/models_cpu.py --torch_threads=1 --memory=false   # one core each
+
+(Without `taskset`, XLA:CPU runs independent work on other cores even with that flag.)
 
 1. Forward+backward tokens/s of our jitted NNX model and of transformers' Qwen3ForCausalLM
    (torch, eager, sdpa attention) on the same small config and batch; the ratio is ours / torch
