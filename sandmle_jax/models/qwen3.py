@@ -5,7 +5,7 @@ follow HF's order of casts: RMSNorm in fp32 then cast back before the weight mul
 RMSNorm per head before RoPE; RoPE tables in fp32 cast to the compute dtype; attention softmax in
 fp32; MoE router softmax in fp32. One deliberate difference: the LM head accumulates in fp32 and
 always returns fp32 logits (HF returns compute-dtype logits), so bf16 log-probs are better and
-fp32 runs stay exact.
+fp32 runs stay exact; its backward pass still runs in the compute dtype.
 
 Shapes: B batch, T tokens in this call, S key slots (T, or max_len with a cache), D hidden,
 N query heads, K kv heads, G = N // K, H head_dim, F mlp width, E experts, V vocab, L layers.
@@ -61,6 +61,43 @@ def _token_matmul(x: jax.Array, w: jax.Array, precision, contract: int = 1,
     y = jnp.dot(x.reshape(b * t, -1), w.reshape(-1, math.prod(out_shape)), precision=precision,
                 **kwargs)
     return y.reshape(b, t, *out_shape)
+
+
+@jax.custom_vjp
+def _low_precision_backward_logits(h: jax.Array, head: jax.Array) -> jax.Array:
+    """h (N, D) @ head (D, V) in the compute dtype, accumulated and returned in fp32, whose
+    backward runs in the compute dtype too.
+
+    Autodiff of a dot with an fp32 result would hand both backward matmuls the fp32 cotangent,
+    and XLA then upcasts the weights and runs two fp32 GEMMs over the whole vocabulary (the
+    largest matmuls of a small model) and keeps an fp32 (N, V) gradient. Here the cotangent is
+    cast to the compute dtype first, as mixed-precision training does for every other layer.
+    """
+    return jnp.dot(h, head, preferred_element_type=jnp.float32)
+
+
+def _low_precision_backward_logits_fwd(h, head):
+    return _low_precision_backward_logits(h, head), (h, head)
+
+
+def _low_precision_backward_logits_bwd(residuals, cotangent):
+    h, head = residuals
+    cotangent = cotangent.astype(h.dtype)
+    return (jnp.dot(cotangent, head.T, preferred_element_type=jnp.float32).astype(h.dtype),
+            jnp.dot(h.T, cotangent, preferred_element_type=jnp.float32).astype(head.dtype))
+
+
+_low_precision_backward_logits.defvjp(_low_precision_backward_logits_fwd,
+                                      _low_precision_backward_logits_bwd)
+
+
+def _logits(h: jax.Array, head: jax.Array, precision) -> jax.Array:
+    """The LM head: h (B, T, D) @ head (D, V) -> fp32 logits (B, T, V). fp32 compute keeps the
+    plain dot at `precision`; lower-precision compute runs its backward in that dtype."""
+    if h.dtype == jnp.float32:
+        return _token_matmul(h, head, precision, preferred_element_type=jnp.float32)
+    b, t = h.shape[:2]
+    return _low_precision_backward_logits(h.reshape(b * t, -1), head).reshape(b, t, -1)
 
 
 @struct.dataclass
@@ -493,8 +530,7 @@ class Qwen3(nnx.Module):
         h = self.norm(h)
 
         head = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]  # (D, V)
-        logits = _token_matmul(h, head.astype(self.dtype), self.precision,
-                               preferred_element_type=jnp.float32)
+        logits = _logits(h, head.astype(self.dtype), self.precision)
         logits = sharding_rules.constrain(logits, (_BATCH, _LENGTH, "activation_vocab"))
 
         new_cache = None
