@@ -12,7 +12,13 @@ layout) and the exact einsum path elsewhere; if cuDNN fails to compile the error
 the einsum path is measured instead. Finishes in well under 3 minutes on one H100.
 """
 
+import collections
 import dataclasses
+import gzip
+import json
+import pathlib
+import re
+import tempfile
 import time
 
 from absl import app, flags
@@ -38,6 +44,8 @@ _PARAM_DTYPE = flags.DEFINE_enum("param_dtype", "bfloat16", ["bfloat16", "float3
 _REMAT = flags.DEFINE_bool("remat", False, "Rematerialise each layer in the backward pass.")
 _VOCAB = flags.DEFINE_integer("vocab", None, "Override the vocabulary size: a small one leaves the "
                               "LM head and loss out of the step, which splits its time.")
+_PROFILE = flags.DEFINE_integer("profile", 0, "Trace this many more steps and print the time "
+                                "per op / kernel name (0: no trace).")
 _PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", None,
                                   "Peak bf16 dense TFLOP/s per device; default from the card name.")
 
@@ -68,6 +76,22 @@ def _loss(model, ids):
     """Mean next-token NLL through the learner's own log-prob function (logsumexp minus the
     picked logit: the (B, T, V) log-softmax is never materialised)."""
     return -jnp.mean(grpo.token_logprobs(model(ids), ids, temperature=1.0)[:, 1:])
+
+
+def _print_op_times(trace_dir: str, steps: int, top: int = 25) -> None:
+    """The trace's op / kernel times per step, summed by name with numeric suffixes dropped
+    (fusion.12 and fusion.40 -> fusion), largest first: where a step's time goes."""
+    path = next(pathlib.Path(trace_dir).rglob("*.trace.json.gz"))
+    trace = json.loads(gzip.decompress(path.read_bytes()))
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    totals = collections.Counter()
+    for event in events:
+        name = event.get("name", "")
+        if event.get("ph") == "X" and "dur" in event and not name.startswith("$"):
+            totals[re.sub(r"[.\d]+$", "", name)] += event["dur"] / steps / 1e3
+    print(f"  op time per step (ms), top {top} by name:")
+    for name, ms in totals.most_common(top):
+        print(f"    {ms:9.2f}  {name[:100]}")
 
 
 def measure(config: Qwen3Config, batch: int, seq: int, attention: str, steps: int) -> float:
@@ -109,6 +133,13 @@ def measure(config: Qwen3Config, batch: int, seq: int, attention: str, steps: in
             state, loss = step(state, ids)
         loss.block_until_ready()
         seconds = (time.perf_counter() - start) / steps
+        if _PROFILE.value:
+            with tempfile.TemporaryDirectory() as trace_dir:
+                with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+                    for _ in range(_PROFILE.value):
+                        state, loss = step(state, ids)
+                    loss.block_until_ready()
+                _print_op_times(trace_dir, _PROFILE.value)
     if not np.isfinite(float(loss)):
         raise FloatingPointError(f"loss became {float(loss)} (attention={attention})")
     return seconds
