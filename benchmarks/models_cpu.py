@@ -28,6 +28,7 @@ import transformers
 from flax import nnx
 
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+from sandmle_jax.rl import grpo
 
 _STEPS = flags.DEFINE_integer("steps", 8, "Timed steps per framework (alternated, after warm-up).")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step.")
@@ -47,8 +48,9 @@ CONFIGS = {
 
 
 def _nll(logits, ids):
-    """Mean next-token cross-entropy, like transformers' `labels=` loss."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], ids[:, 1:]).mean()
+    """Mean next-token cross-entropy (transformers' `labels=` loss) through the learner's own
+    log-prob function."""
+    return -jnp.mean(grpo.token_logprobs(logits, ids, temperature=1.0)[:, 1:])
 
 
 def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,

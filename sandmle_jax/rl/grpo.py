@@ -95,15 +95,19 @@ def loss_normalizers(mask: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _scaled_logits(logits: jax.Array, temperature: float) -> jax.Array:
+    """(B, T, V) fp32 logits / temperature, every position kept: slicing off the last one would
+    copy a vocabulary-sized array (XLA:CPU materialises it); its row is dropped from the (B, T)
+    results instead."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (the rollout sampling temperature), "
                          f"got {temperature}")
-    return logits[:, :-1].astype(jnp.float32) / temperature          # (B, T-1, V)
+    return logits.astype(jnp.float32) / temperature
 
 
 def _shift_right(x: jax.Array) -> jax.Array:
-    """(B, T-1) values for tokens 1..T-1 -> (B, T) aligned with the tokens, 0 at position 0."""
-    return jnp.pad(x, ((0, 0), (1, 0)))
+    """(B, T) values where [:, t] is about the distribution at t (which predicts token t+1) ->
+    aligned with the tokens they score: out[:, 0] = 0, out[:, t] = x[:, t-1]."""
+    return jnp.pad(x[:, :-1], ((0, 0), (1, 0)))
 
 
 def token_logprobs(logits: jax.Array, tokens: jax.Array, temperature: float) -> jax.Array:
@@ -114,15 +118,15 @@ def token_logprobs(logits: jax.Array, tokens: jax.Array, temperature: float) -> 
     The temperature must equal the rollout's so learner and rollout log-probs are comparable.
     """
     scaled = _scaled_logits(logits, temperature)
-    picked = jnp.take_along_axis(scaled, tokens[:, 1:, None], axis=-1)[..., 0]
+    next_tokens = jnp.pad(tokens[:, 1:], ((0, 0), (0, 1)))  # the last row's pick is dropped
+    picked = jnp.take_along_axis(scaled, next_tokens[..., None], axis=-1)[..., 0]
     return _shift_right(picked - jax.nn.logsumexp(scaled, axis=-1))
 
 
 def token_entropy(logits: jax.Array, temperature: float) -> jax.Array:
     """(B, T) entropy of the temperature-scaled next-token distribution, aligned like
     `token_logprobs` (out[:, t] is the entropy of the distribution that sampled token t)."""
-    scaled = _scaled_logits(logits, temperature)
-    log_p = jax.nn.log_softmax(scaled, axis=-1)
+    log_p = jax.nn.log_softmax(_scaled_logits(logits, temperature), axis=-1)
     return _shift_right(-jnp.sum(jnp.exp(log_p) * log_p, axis=-1))
 
 
