@@ -64,6 +64,28 @@ def _token_matmul(x: jax.Array, w: jax.Array, precision, contract: int = 1,
 
 
 @jax.custom_vjp
+def _swiglu(gate: jax.Array, up: jax.Array) -> jax.Array:
+    """silu(gate) * up, with a hand-written backward that keeps only gate and up and recomputes
+    the sigmoid: one elementwise pass each way instead of autodiff's several (XLA:CPU ran the
+    activation's forward and backward as 4-6 separate passes of ~1.2 ms per layer)."""
+    return jax.nn.silu(gate) * up
+
+
+def _swiglu_fwd(gate, up):
+    return _swiglu(gate, up), (gate, up)
+
+
+def _swiglu_bwd(residuals, cotangent):
+    gate, up = residuals
+    sigmoid = jax.nn.sigmoid(gate)
+    d_gate = cotangent * up * sigmoid * (1 + gate * (1 - sigmoid))
+    return d_gate.astype(gate.dtype), (cotangent * gate * sigmoid).astype(up.dtype)
+
+
+_swiglu.defvjp(_swiglu_fwd, _swiglu_bwd)
+
+
+@jax.custom_vjp
 def _low_precision_backward_logits(h: jax.Array, head: jax.Array) -> jax.Array:
     """h (N, D) @ head (D, V) in the compute dtype, accumulated and returned in fp32, whose
     backward runs in the compute dtype too.
@@ -285,7 +307,7 @@ class MLP(nnx.Module):
         dt, prec = self.dtype, self.precision
         gate = _token_matmul(x, self.gate_proj[...].astype(dt), prec)  # (B, T, F)
         up = _token_matmul(x, self.up_proj[...].astype(dt), prec)
-        hidden = sharding_rules.constrain(jax.nn.silu(gate) * up,
+        hidden = sharding_rules.constrain(_swiglu(gate, up),
                                           (_BATCH, _LENGTH, "activation_mlp"))
         return _token_matmul(hidden, self.down_proj[...].astype(dt), prec)
 
@@ -310,7 +332,7 @@ def _experts_grouped(flat, experts, top_experts, top_probs, precision):
     xs = flat[token_of_pair]
     gate = jax.lax.ragged_dot(xs, gate_w, group_sizes, precision=precision)
     up = jax.lax.ragged_dot(xs, up_w, group_sizes, precision=precision)
-    ys = jax.lax.ragged_dot(jax.nn.silu(gate) * up, down_w, group_sizes, precision=precision)
+    ys = jax.lax.ragged_dot(_swiglu(gate, up), down_w, group_sizes, precision=precision)
     ys = ys * top_probs.reshape(-1)[order][:, None]
     return jnp.zeros_like(flat).at[token_of_pair].add(ys)
 
@@ -345,7 +367,7 @@ def _experts_blocked(flat, experts, top_experts, top_probs, precision):
     xs = flat.at[token_of_slot].get(mode="clip").reshape(num_blocks, rows, -1)
     gate = jnp.einsum("CRD,CDF->CRF", xs, gate_w[block_expert], precision=precision)
     up = jnp.einsum("CRD,CDF->CRF", xs, up_w[block_expert], precision=precision)
-    ys = jnp.einsum("CRF,CFD->CRD", jax.nn.silu(gate) * up, down_w[block_expert],
+    ys = jnp.einsum("CRF,CFD->CRD", _swiglu(gate, up), down_w[block_expert],
                     precision=precision)
     ys = ys.reshape(num_blocks * rows, -1) * weight_of_slot[:, None]
     return jnp.zeros_like(flat).at[token_of_slot].add(ys, mode="drop")

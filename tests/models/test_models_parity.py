@@ -6,10 +6,12 @@ sides): <= 2e-2 (observed <= 6.9e-3); both sides round activations to bf16 (rela
 2^-8 ~ 4e-3) after every op, in different orders, and the differences compound over layers.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from flax import nnx
 
 import hf_tiny
 from sandmle_jax.models import hf
@@ -42,6 +44,58 @@ def test_fp32_logits_match_transformers_over_causal_query_blocks(checkpoint, lef
     expected = hf_tiny.torch_logits(reference, ids, mask, positions).logits.numpy()
     logits = model(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
     assert hf_tiny.max_rel_error(logits, expected, mask) <= 1e-4
+
+
+def _fit(ours: np.ndarray, shape: tuple) -> np.ndarray:
+    """ours as laid out in a torch tensor of `shape` (as is, or with its last two axes swapped)."""
+    return ours if ours.shape == shape else np.swapaxes(ours, -1, -2)
+
+
+def _torch_named(grads, config) -> dict[str, np.ndarray]:
+    """Our gradients under transformers' parameter names (its MoE layers fuse the experts into
+    `experts.gate_up_proj` and `experts.down_proj`)."""
+    flat = {tuple(int(k) if isinstance(k, int) else str(k) for k in path): np.asarray(v)
+            for path, v in nnx.to_flat_state(grads)}
+    named = {}
+    for path, spec in hf.hf_layout(config).items():
+        value = flat[path]
+        if spec.layout == "experts":
+            continue
+        named[spec.keys[0]] = hf._ours_to_hf(value, spec.layout)
+    for i in range(config.num_hidden_layers):
+        if config.is_moe_layer(i):
+            mlp = ("layers", i, "mlp")
+            gate_up = np.concatenate([flat[(*mlp, "experts_gate_proj")],
+                                      flat[(*mlp, "experts_up_proj")]], axis=-1)
+            named[f"model.layers.{i}.mlp.experts.gate_up_proj"] = gate_up
+            named[f"model.layers.{i}.mlp.experts.down_proj"] = flat[(*mlp, "experts_down_proj")]
+    return named
+
+
+def test_fp32_gradients_match_transformers(checkpoint):
+    """Mean next-token NLL over real tokens (right padding, 150 slots: query blocks and the
+    hand-written SwiGLU backward included): every parameter's gradient against torch's."""
+    _, reference, directory = checkpoint
+    model = hf.load_model(directory)
+    ids, mask, positions = hf_tiny.batch(model.config.vocab_size, slots=150)
+    labels = np.where(mask == 1, ids, -100)
+    reference.zero_grad(set_to_none=True)
+    reference(torch.tensor(ids), attention_mask=torch.tensor(mask),
+              position_ids=torch.tensor(positions), labels=torch.tensor(labels)).loss.backward()
+    expected = {name: p.grad.numpy() for name, p in reference.named_parameters()}
+
+    def nll(model):
+        logits = model(jnp.asarray(ids), attention_mask=jnp.asarray(mask))[:, :-1]
+        picked = jnp.take_along_axis(logits, jnp.asarray(ids)[:, 1:, None], axis=-1)[..., 0]
+        real = jnp.asarray(mask[:, 1:], jnp.float32)
+        return jnp.sum((jax.nn.logsumexp(logits, axis=-1) - picked) * real) / jnp.sum(real)
+
+    ours = _torch_named(nnx.grad(nll)(model), model.config)
+    assert set(ours) == set(expected)
+    for name, grad in expected.items():
+        got = _fit(ours[name], grad.shape)
+        error = np.linalg.norm(got - grad) / np.linalg.norm(grad)
+        assert error <= 1e-4, (name, error)
 
 
 def test_moe_aux_loss_matches_transformers(checkpoint):
