@@ -14,7 +14,8 @@ import pytest
 
 MESHES = {"fsdp4_tensor2": dict(data=1, fsdp=4, expert=1, tensor=2),
           "data2_fsdp2_expert2": dict(data=2, fsdp=2, expert=2, tensor=1)}
-MODELS = ("dense", "moe")
+# dense_130: 130 tokens, so the einsum attention runs in its causal query blocks.
+MODELS = ("dense", "dense_130", "moe")
 
 
 def _loss(model, ids, mask):
@@ -42,14 +43,21 @@ def _worker() -> dict:
 
     assert jax.device_count() == 8, jax.devices()
     rng = np.random.RandomState(0)
-    ids = jnp.asarray(rng.randint(2, 256, (8, 6)), jnp.int32)
-    mask = jnp.asarray(np.arange(6)[None] < rng.randint(2, 7, (8, 1)), jnp.int32)
-    configs = {"dense": Qwen3Config.tiny(tie_word_embeddings=False), "moe": Qwen3Config.tiny_moe()}
+
+    def batch(tokens):
+        ids = jnp.asarray(rng.randint(2, 256, (8, tokens)), jnp.int32)
+        return ids, jnp.asarray(np.arange(tokens)[None] < rng.randint(2, tokens + 1, (8, 1)),
+                                jnp.int32)
+
+    dense = Qwen3Config.tiny(tie_word_embeddings=False)
+    cases = {"dense": (dense, *batch(6)), "dense_130": (dense, *batch(130)),
+             "moe": (Qwen3Config.tiny_moe(), *batch(6))}
     grad_fn = nnx.jit(nnx.value_and_grad(_loss))
     forward = nnx.jit(lambda m, i, a: m(i, attention_mask=a))
     results = {}
     for model_name in MODELS:
-        model = Qwen3(configs[model_name], rngs=nnx.Rngs(0))
+        config, ids, mask = cases[model_name]
+        model = Qwen3(config, rngs=nnx.Rngs(0))
         ref_logits = np.asarray(forward(model, ids, mask))
         ref_loss, ref_grads = grad_fn(model, ids, mask)
         ref_grads = nnx.to_flat_state(ref_grads)
