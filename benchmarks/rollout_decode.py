@@ -139,16 +139,13 @@ def gpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int,
     import transformers
 
     device = jax.devices()[0]
-    shape = CPU_SHAPE if smoke else dict(  # Qwen3-0.6B
-        vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
-        num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True,
-        max_position_embeddings=40960)
+    shape = Qwen3Config(**CPU_SHAPE) if smoke else Qwen3Config.qwen3_0_6b()
     torch_device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
-    config = transformers.Qwen3Config(**shape, eos_token_id=None, bos_token_id=None,
-                                      pad_token_id=0)
+    config = transformers.AutoConfig.for_model(**(shape.to_hf_dict("bfloat16") | dict(
+        eos_token_id=None, bos_token_id=None, pad_token_id=0)))
     reference = transformers.Qwen3ForCausalLM(config).to(torch.bfloat16).to(torch_device).eval()
-    prompts = _prompts(batch, prompt_len, shape["vocab_size"])
+    prompts = _prompts(batch, prompt_len, shape.vocab_size)
     ids = torch.tensor(prompts, device=torch_device)
 
     def theirs(tokens):

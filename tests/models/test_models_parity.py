@@ -24,25 +24,17 @@ def checkpoint(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("left_pad", [False, True], ids=["right_pad", "left_pad"])
-def test_fp32_logits_match_transformers(checkpoint, left_pad):
+@pytest.mark.parametrize("slots", [9, 150], ids=["9_slots", "150_slots"])
+def test_fp32_logits_match_transformers(checkpoint, left_pad, slots):
+    """At 150 slots the einsum attention runs in 4 causal query blocks of 38/38/38/36; at 9 in
+    one."""
     _, reference, directory = checkpoint
     model = hf.load_model(directory)
-    ids, mask, positions = hf_tiny.batch(model.config.vocab_size, left_pad=left_pad)
+    ids, mask, positions = hf_tiny.batch(model.config.vocab_size, left_pad=left_pad, slots=slots)
     expected = hf_tiny.torch_logits(reference, ids, mask, positions).logits.numpy()
     # Default positions (real tokens before each) equal the explicit ones HF got.
     logits = model(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
     assert logits.dtype == jnp.float32 and logits.shape == expected.shape
-    assert hf_tiny.max_rel_error(logits, expected, mask) <= 1e-4
-
-
-@pytest.mark.parametrize("left_pad", [False, True], ids=["right_pad", "left_pad"])
-def test_fp32_logits_match_transformers_over_causal_query_blocks(checkpoint, left_pad):
-    """150 slots: the einsum attention runs in 4 query blocks of 38/38/38/36 (9 slots: one)."""
-    _, reference, directory = checkpoint
-    model = hf.load_model(directory)
-    ids, mask, positions = hf_tiny.batch(model.config.vocab_size, left_pad=left_pad, slots=150)
-    expected = hf_tiny.torch_logits(reference, ids, mask, positions).logits.numpy()
-    logits = model(jnp.asarray(ids), attention_mask=jnp.asarray(mask))
     assert hf_tiny.max_rel_error(logits, expected, mask) <= 1e-4
 
 
@@ -54,14 +46,9 @@ def _fit(ours: np.ndarray, shape: tuple) -> np.ndarray:
 def _torch_named(grads, config) -> dict[str, np.ndarray]:
     """Our gradients under transformers' parameter names (its MoE layers fuse the experts into
     `experts.gate_up_proj` and `experts.down_proj`)."""
-    flat = {tuple(int(k) if isinstance(k, int) else str(k) for k in path): np.asarray(v)
-            for path, v in nnx.to_flat_state(grads)}
-    named = {}
-    for path, spec in hf.hf_layout(config).items():
-        value = flat[path]
-        if spec.layout == "experts":
-            continue
-        named[spec.keys[0]] = hf._ours_to_hf(value, spec.layout)
+    flat = {path: np.asarray(value) for path, value in nnx.to_flat_state(grads)}
+    named = {spec.keys[0]: hf._ours_to_hf(flat[path], spec.layout)
+             for path, spec in hf.hf_layout(config).items() if spec.layout != "experts"}
     for i in range(config.num_hidden_layers):
         if config.is_moe_layer(i):
             mlp = ("layers", i, "mlp")
