@@ -22,10 +22,17 @@ check() {  # check NAME SECONDS COMMAND...
 # MFU at 8 x 2048 with a per-kernel time table (where the step goes).
 check mfu_b8_profile 150 env XLA_FLAGS=$CUBLAS python3 benchmarks/models_mfu.py --batch=8 \
   --profile=2
+# Log-probs 4,096 tokens at a time (the LM head recomputed in the backward, not counted as
+# model FLOPs): what the memory saved buys, at 8 and at 16 x 2048.
+check mfu_b8_chunk4k 120 env XLA_FLAGS=$CUBLAS python3 benchmarks/models_mfu.py --batch=8 \
+  --logit_chunk_tokens=4096
+check mfu_b16_chunk4k 120 env XLA_FLAGS=$CUBLAS python3 benchmarks/models_mfu.py --batch=16 \
+  --logit_chunk_tokens=4096
+# The LM head and log-probs alone: whole logits vs the fused, chunked path (memory and time).
+check head_logprobs 90 python3 benchmarks/head_logprobs_memory.py --time_steps=5
 # The step without the LM head and loss (vocabulary 1024): the rest of the model's share.
 check mfu_b8_vocab1k 100 env XLA_FLAGS=$CUBLAS python3 benchmarks/models_mfu.py --batch=8 \
   --vocab=1024
-check mfu_b12 120 env XLA_FLAGS=$CUBLAS python3 benchmarks/models_mfu.py --batch=12
 check decode 200 python3 benchmarks/rollout_decode.py --mode=gpu --repeats=2
 
 echo "== summary"

@@ -27,14 +27,16 @@ import torch
 import transformers
 from flax import nnx
 
+from sandmle_jax.models.head_logprobs import next_token_logprobs
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
-from sandmle_jax.rl import grpo
 
 _STEPS = flags.DEFINE_integer("steps", 8, "Timed steps per framework (alternated, after warm-up).")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step.")
 _SEQ = flags.DEFINE_integer("seq", 256, "Tokens per sequence.")
 _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the reference.")
 _MEMORY = flags.DEFINE_bool("memory", True, "Also compile train steps for the memory table.")
+_CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0,
+                              "Tokens whose logits exist at once in the loss (0 = all).")
 
 CONFIGS = {
         "dense": Qwen3Config.tiny(vocab_size=4096, hidden_size=256, intermediate_size=768,
@@ -47,10 +49,12 @@ CONFIGS = {
 }
 
 
-def _nll(logits, ids):
-    """Mean next-token cross-entropy (transformers' `labels=` loss) through the learner's own
-    log-prob function."""
-    return -jnp.mean(grpo.token_logprobs(logits, ids, temperature=1.0)[:, 1:])
+def _nll(model, ids):
+    """Mean next-token cross-entropy (transformers' `labels=` loss) the way the learner computes
+    log-probs: from the hidden states, `--logit_chunk_tokens` at a time."""
+    logp, _ = next_token_logprobs(model.head_inputs(ids), ids, temperature=1.0,
+                                  chunk_tokens=_CHUNK.value or None)
+    return -jnp.mean(logp[:, 1:])
 
 
 def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,
@@ -60,7 +64,7 @@ def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,
     jax_ids = jnp.asarray(ids)
 
     def loss(params):
-        return _nll(nnx.merge(graphdef, params)(jax_ids), jax_ids)
+        return _nll(nnx.merge(graphdef, params), jax_ids)
 
     # jax.jit over the split state, as the learner runs its step (nnx.jit re-walks the module
     # graph in Python on every call: 20-30 ms a step here).
@@ -106,7 +110,7 @@ def train_step_memory(config: Qwen3Config, batch: int, seq: int, param_dtype,
 
     def step(state, ids):
         model, optimizer = nnx.merge(graphdef, state)
-        grads = nnx.grad(lambda m: _nll(m(ids), ids))(model)
+        grads = nnx.grad(lambda m: _nll(m, ids))(model)
         optimizer.update(model, grads)
         return nnx.state((model, optimizer))
 
@@ -121,7 +125,7 @@ def main(argv):
     ids = np.random.RandomState(0).randint(0, 4096, (_BATCH.value, _SEQ.value))
     tokens = ids.size
     print(f"device: {jax.devices()[0].device_kind}; batch {ids.shape[0]} x {ids.shape[1]} tokens; "
-          f"torch threads {_TORCH_THREADS.value}")
+          f"torch threads {_TORCH_THREADS.value}; logit chunk {_CHUNK.value or 'all'} tokens")
     print("| model | params | ours tok/s | torch tok/s | ours/torch |")
     print("|---|---|---|---|---|")
     for name, config in CONFIGS.items():

@@ -28,10 +28,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sandmle_jax.models.head_logprobs import next_token_logprobs
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.parallel import rules
-from sandmle_jax.rl import grpo
 
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny model and batch: checks the script on a CPU.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step (global).")
@@ -44,6 +44,8 @@ _PARAM_DTYPE = flags.DEFINE_enum("param_dtype", "bfloat16", ["bfloat16", "float3
 _REMAT = flags.DEFINE_bool("remat", False, "Rematerialise each layer in the backward pass.")
 _VOCAB = flags.DEFINE_integer("vocab", None, "Override the vocabulary size: a small one leaves the "
                               "LM head and loss out of the step, which splits its time.")
+_CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0, "Tokens whose logits exist at once in the "
+                              "loss (0 = all); chunks recompute the LM head (not counted).")
 _PROFILE = flags.DEFINE_integer("profile", 0, "Trace this many more steps and print the time "
                                 "per op / kernel name (0: no trace).")
 _PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", None,
@@ -73,9 +75,11 @@ def step_flops(config: Qwen3Config, batch: int, seq: int) -> float:
 
 
 def _loss(model, ids):
-    """Mean next-token NLL through the learner's own log-prob function (logsumexp minus the
-    picked logit: the (B, T, V) log-softmax is never materialised)."""
-    return -jnp.mean(grpo.token_logprobs(model(ids), ids, temperature=1.0)[:, 1:])
+    """Mean next-token NLL the way the learner computes log-probs (from the hidden states,
+    `--logit_chunk_tokens` at a time)."""
+    logp, _ = next_token_logprobs(model.head_inputs(ids), ids, temperature=1.0,
+                                  chunk_tokens=_CHUNK.value or None)
+    return -jnp.mean(logp[:, 1:])
 
 
 def _print_op_times(trace_dir: str, steps: int, top: int = 25) -> None:

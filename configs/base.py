@@ -27,6 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.hf_dir = ""  # the Qwen3 HF directory to start from (required at full scale)
     c.model.compute_dtype = "bfloat16"  # fp32 master weights, bf16 forward/backward
     c.model.remat = True  # recompute each layer in the backward pass: 32k-token rows fit
+    c.model.logit_chunk_tokens = 16384  # learner log-probs: tokens (all rows of a micro-batch)
+    #   whose fp32 logits exist at once; 0 = all (fastest, but 8 x 32k tokens x 151,936 vocab is
+    #   160 GB); a chunk costs one more LM-head matmul in the backward
     c.model.tiny = ml_collections.ConfigDict(dict(  # used only when hf_dir is empty
         vocab_size=2048, hidden_size=128, intermediate_size=384, num_layers=2, num_heads=4,
         num_kv_heads=2, head_dim=32))
@@ -90,7 +93,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.max_staleness = 1  # drop episodes sampled by weights older than this many updates
     c.grpo.loss = ml_collections.ConfigDict(dict(
         clip_low=0.2, clip_high=0.28, dual_clip=3.0, aggregation="seq-mean-token-mean",
-        temperature=1.0, tis_cap=2.0, kl_coef=0.0))
+        temperature=1.0, tis_cap=2.0, kl_coef=0.0,
+        aux_loss_coef=0.0))  # MoE load balancing: off in RL (routing drift is watched, metric
+    #                          aux_loss); HF pretraining used 0.001
     c.grpo.optimizer = ml_collections.ConfigDict(dict(
         learning_rate=1e-6, warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0))
 

@@ -29,6 +29,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
     c.model.compute_dtype = "float32"  # CPUs have no fast bf16
     c.model.remat = False  # short rows: memory is not the limit, time is
+    c.model.logit_chunk_tokens = 0  # the tiny vocabulary's logits are small: no recompute
     c.mesh.enabled = False  # one CPU device
 
     c.rollout.engine = "embedded"

@@ -31,6 +31,7 @@ from flax import nnx
 from flax import struct
 
 from sandmle_jax.models.config import Qwen3Config
+from sandmle_jax.models.head_logprobs import HeadInputs
 from sandmle_jax.parallel import rules as sharding_rules
 
 __all__ = ["KVCache", "Qwen3", "Qwen3Config"]
@@ -516,8 +517,28 @@ class Qwen3(nnx.Module):
         logits, aux, _ = self.forward(input_ids, positions, attention_mask, None)
         return logits, aux
 
+    def head_inputs(self, input_ids: jax.Array, positions: jax.Array | None = None,
+                    attention_mask: jax.Array | None = None) -> HeadInputs:
+        """Training forward up to the LM head: final-norm hidden states, the head (D, V) and the
+        MoE load-balancing loss, for `head_logprobs.next_token_logprobs` (log-probs without
+        the whole logits tensor)."""
+        h, aux, _ = self._trunk(input_ids, positions, attention_mask, None)
+        return HeadInputs(hidden=h, head=self._head(), aux_loss=aux, precision=self.precision)
+
     def forward(self, input_ids, positions, attention_mask, cache):
         """(logits, aux_loss, new_cache or None); see the module docstring for the semantics."""
+        h, aux, new_cache = self._trunk(input_ids, positions, attention_mask, cache)
+        logits = _logits(h, self._head(), self.precision)
+        logits = sharding_rules.constrain(logits, (_BATCH, _LENGTH, "activation_vocab"))
+        return logits, aux, new_cache
+
+    def _head(self) -> jax.Array:
+        """The LM head (D, V) in the compute dtype: lm_head, or the tied embedding."""
+        head = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]
+        return head.astype(self.dtype)
+
+    def _trunk(self, input_ids, positions, attention_mask, cache):
+        """(final-norm hidden states, aux_loss, new_cache or None)."""
         b, t = input_ids.shape
         token_mask = (jnp.ones((b, t), bool) if attention_mask is None
                       else attention_mask.astype(bool))
@@ -551,15 +572,11 @@ class Qwen3(nnx.Module):
                 stats.append(layer_stats)
         h = self.norm(h)
 
-        head = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]  # (D, V)
-        logits = _logits(h, head.astype(self.dtype), self.precision)
-        logits = sharding_rules.constrain(logits, (_BATCH, _LENGTH, "activation_vocab"))
-
         new_cache = None
         if cache is not None:
             advance = jnp.max(jnp.where(token_mask, jnp.arange(1, t + 1), 0), axis=-1)
             new_cache = KVCache(k=k_cache, v=v_cache, kv_mask=kv_valid, end=cache.end + advance)
-        return logits, self._aux_loss(stats), new_cache
+        return h, self._aux_loss(stats), new_cache
 
     def _aux_loss(self, stats) -> jax.Array:
         if not stats:

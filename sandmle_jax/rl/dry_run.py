@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from sandmle_jax.models import head_logprobs
 from sandmle_jax.models.config import Qwen3Config
 from sandmle_jax.models.qwen3 import Qwen3
 from sandmle_jax.parallel import mesh as mesh_lib
@@ -60,8 +61,9 @@ def dry_run(config) -> dict[str, Any]:
         raise ValueError(f"batching.rows ({b.rows}) must divide by the data-parallel size "
                          f"(data x fsdp = {data_parallel})")
     micro_shapes = [(b.rows, length) for length in b.bucket_lengths]
-    logits_bytes = max(r * t for r, t in micro_shapes) // data_parallel * \
-        model_config.vocab_size * 4
+    chunk = config.model.logit_chunk_tokens or None
+    logit_rows = max(r * head_logprobs.chunk_positions(r, t, chunk) for r, t in micro_shapes)
+    logits_bytes = -(-logit_rows // data_parallel) * model_config.vocab_size * 4
     return {
         "preset": preset, "mesh": dict(mesh.shape), "devices": mesh.size,
         "parameters": num_params,

@@ -1,8 +1,11 @@
 """The GRPO learner: train state and a jitted, donated update with gradient accumulation.
 
-Model interface: `apply_fn(params, input_ids, attention_mask) -> logits (B, T, V)`, params a
-pytree of arrays. `nnx_apply_fn` builds one from any Flax NNX module called as
-`module(input_ids, attention_mask=...)`, so the learner knows nothing about Qwen3.
+Model interface: `apply_fn(params, input_ids, attention_mask)` returns logits (B, T, V), or a
+`head_logprobs.HeadInputs` (hidden states, LM head, MoE aux loss) whose log-probs are computed
+`logit_chunk_tokens` tokens at a time so the whole fp32 logits never exist; params a pytree of
+arrays. `nnx_apply_fn` builds one from any Flax NNX module: its `head_inputs(input_ids,
+attention_mask=...)` where it has one (Qwen3), else `module(input_ids, attention_mask=...)`, so
+the learner knows nothing about Qwen3.
 
 One optimizer step per mini-batch (the paper's strictly on-policy recipe): every micro-batch
 sees the same parameters, so the "old" log-probs of the PPO ratio are the current ones
@@ -28,6 +31,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sandmle_jax.models import head_logprobs
 from sandmle_jax.parallel import rules as sharding_rules
 from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import LearnerBatch, MicroBatch
@@ -57,6 +61,7 @@ class LossConfig:
     tis_cap: float | None = None          # truncated importance sampling cap; None = off
     kl_coef: float = 0.0                  # beta; 0 = no reference policy
     kl_estimator: str = "k3"
+    aux_loss_coef: float = 0.0            # MoE load-balancing loss weight (HF router_aux_loss_coef)
 
     def __post_init__(self) -> None:
         if self.aggregation not in grpo.AGGREGATIONS:
@@ -78,10 +83,11 @@ class LossConfig:
         return cls(**dict(values))
 
 
-def nnx_apply_fn(module: nnx.Module) -> tuple[ApplyFn, Params]:
+def nnx_apply_fn(module: nnx.Module, *, full_logits: bool = False) -> tuple[ApplyFn, Params]:
     """Split an NNX module into a pure apply function and its params (a nested dict).
 
-    Non-Param state (e.g. RNG counters) is frozen into the function; the params template is
+    The function returns the module's `head_inputs(...)` where it has that method (unless
+    `full_logits`), else its logits. Non-Param state (e.g. RNG counters) is frozen into the function; the params template is
     kept abstract so the closure holds no second copy of the weights.
     """
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
@@ -90,7 +96,9 @@ def nnx_apply_fn(module: nnx.Module) -> tuple[ApplyFn, Params]:
     def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
         state = jax.tree.map(lambda x: x, template)
         nnx.replace_by_pure_dict(state, params)
-        return nnx.merge(graphdef, state, rest)(input_ids, attention_mask=attention_mask)
+        model = nnx.merge(graphdef, state, rest)
+        forward = model if full_logits else getattr(model, "head_inputs", model)
+        return forward(input_ids, attention_mask=attention_mask)
 
     return apply_fn, nnx.to_pure_dict(param_state)
 
@@ -118,12 +126,16 @@ class Learner:
     state stay in `param_shardings`; micro-batch rows are split over the mesh's batch axes
     (rules' "activation_batch"); tracing runs under `use_mesh_rules(mesh, rules)` so the model's
     activation constraints apply. Rows per micro-batch must divide by the data-parallel size.
+    logit_chunk_tokens: for models returning HeadInputs, how many tokens' fp32 logits exist at
+    once (None = all of a micro-batch: fastest; a chunk costs one more LM-head matmul in the
+    backward and bounds the logits' memory whatever the trajectory length).
     """
 
     def __init__(self, apply_fn: ApplyFn, optimizer: optax.GradientTransformation,
                  loss: LossConfig, *, compute_dtype: Any = None,
                  mesh: jax.sharding.Mesh | None = None, param_shardings: Any = None,
-                 rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES):
+                 rules: sharding_rules.Rules = sharding_rules.DEFAULT_RULES,
+                 logit_chunk_tokens: int | None = None):
         if (mesh is None) != (param_shardings is None):
             raise ValueError("pass mesh and param_shardings together (see nnx_param_shardings),"
                              " or neither for single-device training")
@@ -134,6 +146,8 @@ class Learner:
         self.mesh = mesh
         self.rules = rules
         self.param_shardings = param_shardings
+        head_logprobs.chunk_positions(1, 1, logit_chunk_tokens)  # rejects a bad value now
+        self.logit_chunk_tokens = logit_chunk_tokens
         grads_out = None if param_shardings is None else (param_shardings, None)
         self._accumulate = jax.jit(self._accumulate_impl, donate_argnums=(1, 2),
                                    out_shardings=grads_out)
@@ -170,15 +184,24 @@ class Learner:
 
     # ---- forward ----------------------------------------------------------------------------
 
-    def _forward_logits(self, params: Params, micro: MicroBatch) -> jax.Array:
+    def _token_stats(self, params: Params, micro: MicroBatch
+                     ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(R, L) log-probs, (R, L) entropies (no gradient) and the MoE aux loss (0 if none)."""
         if self.compute_dtype is not None:
             params = _cast_floats(params, self.compute_dtype)
-        logits = self.apply_fn(params, micro.input_ids, micro.attention_mask)
-        return logits.astype(jnp.float32)                              # (R, L, V)
+        out = self.apply_fn(params, micro.input_ids, micro.attention_mask)
+        temperature = self.loss.temperature
+        if isinstance(out, head_logprobs.HeadInputs):
+            logp, entropy = head_logprobs.next_token_logprobs(
+                out, micro.input_ids, temperature, chunk_tokens=self.logit_chunk_tokens)
+            return logp, jax.lax.stop_gradient(entropy), out.aux_loss
+        logits = out.astype(jnp.float32)                               # (R, L, V)
+        return (grpo.token_logprobs(logits, micro.input_ids, temperature),
+                grpo.token_entropy(jax.lax.stop_gradient(logits), temperature),
+                jnp.zeros((), jnp.float32))
 
     def _logprobs_impl(self, params: Params, micro: MicroBatch) -> jax.Array:
-        logits = self._forward_logits(params, micro)
-        return grpo.token_logprobs(logits, micro.input_ids, self.loss.temperature)
+        return self._token_stats(params, micro)[0]
 
     def logprobs(self, params: Params, micro: MicroBatch) -> jax.Array:
         """(R, L) learner log-probs of a micro-batch, e.g. a reference policy's for the KL."""
@@ -191,8 +214,7 @@ class Learner:
                    token_count: jax.Array, seq_count: jax.Array
                    ) -> tuple[jax.Array, dict[str, jax.Array]]:
         cfg = self.loss
-        logits = self._forward_logits(params, micro)
-        logp = grpo.token_logprobs(logits, micro.input_ids, cfg.temperature)
+        logp, entropy, aux_loss = self._token_stats(params, micro)
         loss, metrics = grpo.policy_loss(
             logp, jax.lax.stop_gradient(logp), micro.advantages, micro.loss_mask,
             clip_low=cfg.clip_low, clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
@@ -200,9 +222,15 @@ class Learner:
             ref_logp=ref_logp, kl_coef=cfg.kl_coef, kl_estimator=cfg.kl_estimator,
             global_token_count=token_count, global_seq_count=seq_count,
             loss_scale_factor=cfg.loss_scale_factor)
-        entropy = grpo.token_entropy(jax.lax.stop_gradient(logits), cfg.temperature)
         metrics["entropy"] = grpo.aggregate_loss(entropy, micro.loss_mask, "token-mean",
                                                  global_token_count=token_count)
+        # The aux loss is a per-micro-batch mean: weighted by the micro-batch's share of loss
+        # tokens, the micro-batches' terms add up to the mini-batch's token-weighted mean.
+        share = jnp.sum(micro.loss_mask.astype(jnp.float32)) / jnp.maximum(token_count, 1.0)
+        metrics["aux_loss"] = aux_loss * share
+        if cfg.aux_loss_coef:
+            loss = loss + cfg.aux_loss_coef * metrics["aux_loss"]
+            metrics["loss"] = loss
         return loss, metrics
 
     def _accumulate_impl(self, params: Params, grads: Params, metrics: dict[str, jax.Array],

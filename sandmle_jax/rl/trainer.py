@@ -126,7 +126,8 @@ class Trainer:
         shardings = learner_lib.nnx_param_shardings(module, mesh) if mesh is not None else None
         learner = learner_lib.Learner(
             apply_fn, optim.make_optimizer(optim.OptimizerConfig.from_dict(optimizer_config)),
-            loss, mesh=mesh, param_shardings=shardings)
+            loss, mesh=mesh, param_shardings=shardings,
+            logit_chunk_tokens=c.model.logit_chunk_tokens or None)
         tokenizer = tokenizer_lib.load_tokenizer(str(model_dir))
         engine = None
         if with_engine:

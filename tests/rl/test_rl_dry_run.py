@@ -45,6 +45,10 @@ def test_large_config_dry_run(reports, index, name):
     # Sharded: each device holds about an eighth of the fp32 parameters.
     assert report["parameter_bytes_per_device"] < 4 * report["parameters"] / 8 * 1.2
     assert report["micro_batch_shapes"][-1][1] >= 32768
+    # Chunked log-probs: 16,384 tokens' fp32 logits over the data-parallel devices (2-4 of
+    # them a device), not a whole 32k-token row's 20 GB.
+    data_parallel = report["mesh"]["data"] * report["mesh"]["fsdp"]
+    assert report["largest_logits_bytes_per_device"] == 16384 // data_parallel * 151936 * 4
 
 
 def test_dry_run_rejects_a_bad_mesh(reports):

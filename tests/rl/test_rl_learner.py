@@ -1,4 +1,5 @@
-"""The learner on a tiny NNX model: micro-batching invariance, bf16, compilations, a bandit."""
+"""The learner on a tiny NNX model and Qwen3: micro-batching and logit-chunking invariance,
+the MoE aux loss, bf16, compilations, a bandit."""
 
 
 import jax
@@ -51,7 +52,25 @@ def random_trajs(seed, groups=4, group_size=4):
 def make_model(kind: str = "tiny") -> nnx.Module:
     if kind == "qwen3":
         return Qwen3(Qwen3Config.tiny(vocab_size=VOCAB), rngs=nnx.Rngs(0))
+    if kind == "qwen3_moe":
+        return Qwen3(Qwen3Config.tiny_moe(vocab_size=VOCAB), rngs=nnx.Rngs(0))
     return TinyLM(rngs=nnx.Rngs(0))
+
+
+def logits_fn(kind: str):
+    """(params, ids, mask) -> (logits (B, T, V), aux loss) through the model's plain forward,
+    independent of the learner's (Qwen3's goes through `head_inputs` and chunked log-probs)."""
+    graphdef, template, rest = nnx.split(make_model(kind), nnx.Param, ...)
+
+    def apply(params, ids, mask):
+        state = jax.tree.map(lambda x: x, template)
+        nnx.replace_by_pure_dict(state, params)
+        model = nnx.merge(graphdef, state, rest)
+        if isinstance(model, Qwen3):
+            return model.logits_and_aux(ids, attention_mask=mask)
+        return model(ids, attention_mask=mask), jnp.zeros(())
+
+    return apply
 
 
 def make_learner(loss=LossConfig(), kind="tiny", **kw):
@@ -64,8 +83,9 @@ def flat(tree):
     return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
 
 
-def direct_gradient(learner, params, trajs, group_size, ref_params=None):
-    """Independent path: one padded batch of all rows, no buckets, no global counts."""
+def direct_gradient(learner, kind, params, trajs, group_size, ref_params=None):
+    """Independent path: one padded batch of all rows, no buckets, no global counts, full
+    logits, the aux loss of the whole batch."""
     length = max(len(t.token_ids) for t in trajs)
     ids = np.zeros((len(trajs), length), np.int32)
     attn = np.zeros_like(ids)
@@ -80,32 +100,36 @@ def direct_gradient(learner, params, trajs, group_size, ref_params=None):
     adv = np.zeros(len(trajs), np.float32)
     adv[order] = grpo.compute_advantages(jnp.array([trajs[i].reward for i in order]), group_size)
     cfg = learner.loss
+    forward = logits_fn(kind)
 
     def logp_of(p):
-        return grpo.token_logprobs(learner.apply_fn(p, ids, attn), ids, cfg.temperature)
+        logits, aux = forward(p, ids, attn)
+        return grpo.token_logprobs(logits, ids, cfg.temperature), aux
 
-    ref = None if ref_params is None else logp_of(ref_params)
+    ref = None if ref_params is None else logp_of(ref_params)[0]
 
     def loss(p):
-        lp = logp_of(p)
-        return grpo.policy_loss(lp, jax.lax.stop_gradient(lp), adv, mask, clip_low=cfg.clip_low,
-                                clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
-                                aggregation=cfg.aggregation, rollout_logp=roll,
-                                tis_cap=cfg.tis_cap, ref_logp=ref, kl_coef=cfg.kl_coef,
-                                loss_scale_factor=cfg.loss_scale_factor)[0]
+        lp, aux = logp_of(p)
+        pg = grpo.policy_loss(lp, jax.lax.stop_gradient(lp), adv, mask, clip_low=cfg.clip_low,
+                              clip_high=cfg.clip_high, dual_clip=cfg.dual_clip,
+                              aggregation=cfg.aggregation, rollout_logp=roll,
+                              tis_cap=cfg.tis_cap, ref_logp=ref, kl_coef=cfg.kl_coef,
+                              loss_scale_factor=cfg.loss_scale_factor)[0]
+        return pg + cfg.aux_loss_coef * aux
 
     return jax.jit(jax.grad(loss))(params)
 
 
-@pytest.mark.parametrize("kind,loss", [
-    ("tiny", LossConfig()),
-    ("tiny", LossConfig(aggregation="token-mean", tis_cap=2.0, kl_coef=0.05)),
+@pytest.mark.parametrize("kind,loss,chunk", [
+    ("tiny", LossConfig(), None),
+    ("tiny", LossConfig(aggregation="token-mean", tis_cap=2.0, kl_coef=0.05), None),
     ("tiny", LossConfig(aggregation="seq-mean-token-sum-norm", loss_scale_factor=64.0,
-                        temperature=0.7)),
-    ("qwen3", LossConfig(tis_cap=2.0)),
-], ids=["paper", "token-mean+tis+kl", "drgrpo", "qwen3"])
-def test_one_vs_four_micro_batches_give_the_same_gradient(kind, loss):
-    learner, params = make_learner(loss, kind)
+                        temperature=0.7), None),
+    ("qwen3", LossConfig(tis_cap=2.0), None),
+    ("qwen3", LossConfig(tis_cap=2.0, kl_coef=0.05, temperature=0.7), 24),
+], ids=["paper", "token-mean+tis+kl", "drgrpo", "qwen3", "qwen3-logit-chunks"])
+def test_one_vs_four_micro_batches_give_the_same_gradient(kind, loss, chunk):
+    learner, params = make_learner(loss, kind, logit_chunk_tokens=chunk)
     ref_params = jax.tree.map(lambda x: x * 0.9, params)
     ref = ref_params if loss.kl_coef else None
     trajs = random_trajs(0)
@@ -115,7 +139,7 @@ def test_one_vs_four_micro_batches_give_the_same_gradient(kind, loss):
     assert len(one.micro_batches) == 1 and len(four.micro_batches) == 4
     g1, m1 = learner.compute_gradients(params, one, ref)
     g4, m4 = learner.compute_gradients(params, four, ref)
-    want = direct_gradient(learner, params, trajs, 4, ref)
+    want = direct_gradient(learner, kind, params, trajs, 4, ref)
     # Padding to different buckets changes only summation order (attention over masked keys).
     tol = dict(rtol=2e-5, atol=1e-7) if kind == "tiny" else dict(rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(flat(g4), flat(g1), **tol)
@@ -123,6 +147,27 @@ def test_one_vs_four_micro_batches_give_the_same_gradient(kind, loss):
     assert np.abs(flat(want)).max() > 1e-4
     for k in m1:
         np.testing.assert_allclose(m4[k], m1[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_moe_aux_loss_adds_its_weighted_gradient():
+    """One micro-batch: the gradient is the policy loss's plus coef x the batch's aux loss's
+    (HF load_balancing_loss_func, checked against transformers in tests/models)."""
+    loss = LossConfig(aux_loss_coef=0.5)
+    learner, params = make_learner(loss, "qwen3_moe", logit_chunk_tokens=40)
+    without, _ = make_learner(LossConfig(), "qwen3_moe")
+    trajs = random_trajs(3)
+    batch = make_learner_batch(trajs, BatchingConfig(bucket_lengths=(64,), rows=16),
+                               group_size=4)
+    grads, metrics = learner.compute_gradients(params, batch)
+    grads0, metrics0 = without.compute_gradients(params, batch)
+    want = direct_gradient(learner, "qwen3_moe", params, trajs, 4)
+    np.testing.assert_allclose(flat(grads), flat(want), rtol=1e-4, atol=1e-6)
+    assert np.linalg.norm(flat(grads) - flat(grads0)) > 1e-3 * np.linalg.norm(flat(grads0))
+    # Reported whether or not it is trained on; top_k (2) for perfectly balanced routing.
+    assert float(metrics["aux_loss"]) == pytest.approx(float(metrics0["aux_loss"]), rel=1e-5)
+    assert 1.8 < float(metrics["aux_loss"]) < 3.0
+    assert float(metrics["loss"]) == pytest.approx(
+        float(metrics0["loss"]) + 0.5 * float(metrics["aux_loss"]), rel=1e-5)
 
 
 def test_bf16_compute_keeps_fp32_master_weights():
@@ -170,8 +215,8 @@ def test_non_finite_loss_stops_the_run():
 PROMPT, TARGET = 3, 11
 
 
-def target_probability(apply_fn, params):
-    logits = apply_fn(params, jnp.array([[PROMPT, 0]]), jnp.array([[1, 1]]))
+def target_probability(forward, params):
+    logits, _ = forward(params, jnp.array([[PROMPT, 0]]), jnp.array([[1, 1]]))
     return float(jax.nn.softmax(logits[0, 0])[TARGET])
 
 
@@ -181,11 +226,12 @@ def test_grpo_raises_the_reward_of_a_bandit(kind):
     state = learner.init_state(params, 0)
     config = BatchingConfig(bucket_lengths=(2,), rows=8)
     key = jax.random.PRNGKey(1)
-    p_start = target_probability(learner.apply_fn, state.params)
+    forward = logits_fn(kind)
+    p_start = target_probability(forward, state.params)
     rewards = []
     for step in range(40):
         key, sub = jax.random.split(key)
-        logits = learner.apply_fn(state.params, jnp.full((32, 2), PROMPT), jnp.ones((32, 2)))[:, 0]
+        logits = forward(state.params, jnp.full((32, 2), PROMPT), jnp.ones((32, 2)))[0][:, 0]
         actions = np.asarray(jax.random.categorical(sub, logits))
         logps = np.asarray(jax.nn.log_softmax(logits))[np.arange(32), actions]
         trajs = [Row((PROMPT, int(a)), (0, 1), (0.0, float(lp)), float(a == TARGET), i // 8)
@@ -194,7 +240,7 @@ def test_grpo_raises_the_reward_of_a_bandit(kind):
         batch = make_learner_batch(trajs, config, group_size=8)
         if batch.micro_batches:
             state, _ = learner.train_step(state, batch)
-    p_end = target_probability(learner.apply_fn, state.params)
+    p_end = target_probability(forward, state.params)
     assert p_start < 0.2
     assert p_end > 0.8, (p_start, p_end)
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.4

@@ -35,8 +35,10 @@ def test_sft_gradient_is_the_nll_gradient():
     ids = jnp.array([r.token_ids for r in rows])
     mask = jnp.array([r.loss_mask for r in rows], jnp.float32)
 
+    logits_fn, _ = learner_lib.nnx_apply_fn(model, full_logits=True)
+
     def nll(p):
-        logits = apply_fn(p, ids, jnp.ones_like(ids))
+        logits = logits_fn(p, ids, jnp.ones_like(ids))
         logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
         picked = jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
         return -(picked * mask[:, 1:]).sum() / mask[:, 1:].sum()
