@@ -31,6 +31,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from sandmle_jax import dataclass_keys
 from sandmle_jax.models import head_logprobs
 from sandmle_jax.parallel import rules as sharding_rules
 from sandmle_jax.rl import grpo
@@ -76,10 +77,7 @@ class LossConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "LossConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown loss config keys {unknown}; known: {sorted(known)}")
+        dataclass_keys.check_keys(cls, values, "loss config")
         return cls(**dict(values))
 
 

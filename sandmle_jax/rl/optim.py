@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from sandmle_jax import dataclass_keys
+
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
@@ -43,10 +45,7 @@ class OptimizerConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "OptimizerConfig":
         """Build from a dict or ConfigDict, rejecting keys this config does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown optimizer config keys {unknown}; known: {sorted(known)}")
+        dataclass_keys.check_keys(cls, values, "optimizer config")
         return cls(**dict(values))
 
 

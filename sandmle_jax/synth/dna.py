@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sandmle_jax import dataclass_keys
 from sandmle_jax.synth import domains as domains_lib
 from sandmle_jax.synth.seeds import MODALITIES, TASK_TYPES, Seed
 from sandmle_jax.tasks import metrics as metrics_lib
@@ -91,15 +92,7 @@ class TaskDNA:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> TaskDNA:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise DNAError(f"dna has unknown keys {unknown}; known: {sorted(names)}")
-        missing = sorted(n for n, f in cls.__dataclass_fields__.items()
-                         if f.default is dataclasses.MISSING
-                         and f.default_factory is dataclasses.MISSING and n not in raw)
-        if missing:
-            raise DNAError(f"dna misses required keys {missing}")
+        dataclass_keys.check_keys(cls, raw, "dna", error=DNAError, require=True)
         try:
             return cls(**raw)
         except TypeError as e:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sandmle_jax import dataclass_keys
 from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks.task import Task
 
@@ -63,11 +64,7 @@ class Seed:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Seed:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise SeedError(f"seed {raw.get('id')!r}: unknown keys {unknown}; "
-                            f"known: {sorted(names)}")
+        dataclass_keys.check_keys(cls, raw, f"seed {raw.get('id')!r}", error=SeedError)
         return cls(**raw)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sandmle_jax import dataclass_keys
 from sandmle_jax.tasks import metrics as metrics_lib
 
 TASK_JSON = "task.json"
@@ -103,15 +104,7 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], where: str = TASK_JSON) -> TaskSpec:
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - set(fields))
-        if unknown:
-            raise TaskError(f"{where}: unknown keys {unknown}; known: {sorted(fields)}")
-        required = [n for n, f in fields.items()
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        missing = [n for n in required if n not in raw]
-        if missing:
-            raise TaskError(f"{where}: missing required keys {missing}")
+        dataclass_keys.check_keys(cls, raw, where, error=TaskError, require=True)
         values = dict(raw)
         thresholds = values["thresholds"]
         if not isinstance(thresholds, Mapping) or sorted(thresholds) != sorted(LEVELS):

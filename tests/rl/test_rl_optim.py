@@ -79,7 +79,7 @@ def test_clipping_changes_the_result():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="unknown optimizer config keys \\['lr'\\]"):
+    with pytest.raises(ValueError, match="optimizer config: unknown keys \\[.lr.\\]"):
         OptimizerConfig.from_dict({"lr": 1e-3})
     with pytest.raises(ValueError, match="total_steps"):
         OptimizerConfig(schedule="cosine", warmup_steps=10, total_steps=5)
