@@ -52,19 +52,28 @@ def _whole(temperature, tokens):
 
 @pytest.mark.parametrize("chunk", [None, 1000, 111, 10, 3, 1])
 @pytest.mark.parametrize("temperature", [1.0, 0.7])
-def test_values_and_gradients_equal_whole_logits(chunk, temperature):
+@pytest.mark.parametrize("differentiated", ["both", "logp", "entropy"])
+def test_values_and_gradients_equal_whole_logits(chunk, temperature, differentiated):
     hidden, head, tokens = _inputs()
     fused = _fused(chunk, temperature, tokens)
     logp, entropy = fused(hidden, head)
     want_logp, want_entropy = _numpy_reference(hidden, head, tokens, temperature)
     np.testing.assert_allclose(logp, want_logp, atol=2e-5)
     np.testing.assert_allclose(entropy, want_entropy, atol=2e-5)
-    # Both outputs carry gradients (an entropy bonus needs the second).
+    # Both outputs carry gradients (an entropy bonus needs the second); an output left out of
+    # the objective reaches the backward as a symbolic zero and is skipped there.
     k = jax.random.split(jax.random.PRNGKey(1), 2)
     w_logp, w_entropy = jax.random.normal(k[0], (B, T)), jax.random.normal(k[1], (B, T))
 
     def objective(f):
-        return lambda h, w: jnp.sum(f(h, w)[0] * w_logp) + jnp.sum(f(h, w)[1] * w_entropy)
+        def value(h, w):
+            logp, entropy = f(h, w)
+            if differentiated == "logp":
+                entropy = jax.lax.stop_gradient(entropy)
+            if differentiated == "entropy":
+                logp = jax.lax.stop_gradient(logp)
+            return jnp.sum(logp * w_logp) + jnp.sum(entropy * w_entropy)
+        return value
 
     got = jax.grad(objective(fused), argnums=(0, 1))(hidden, head)
     want = jax.grad(objective(_whole(temperature, tokens)), argnums=(0, 1))(hidden, head)
@@ -118,9 +127,9 @@ def test_chunks_bound_the_memory_of_a_step():
 
     logits_bytes = b * t * v * 4  # 128 MiB; a chunk's logits are 16 MiB
     whole, chunked = temp_bytes(None), temp_bytes(128)
-    # Observed on XLA:CPU: whole 256 MiB, chunked 33 MiB.
+    # Observed on XLA:CPU: whole 128 MiB (the kept logits), chunked 24.5 MiB.
     assert whole >= logits_bytes
-    assert chunked < logits_bytes / 3 and chunked * 6 < whole, (whole, chunked)
+    assert chunked < logits_bytes / 4, (whole, chunked)
 
 
 @pytest.mark.parametrize("config", [Qwen3Config.tiny(), Qwen3Config.tiny_moe()],
