@@ -36,6 +36,8 @@ _MIN_LEN = flags.DEFINE_integer("min_len", 64, "Shortest trajectory.")
 _PRESET = flags.DEFINE_enum("preset", "tiny_cpu", ["tiny_cpu", "qwen3_0_6b"], "Model shape.")
 _DTYPE = flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"],
                            "Forward/backward dtype (params stay float32).")
+_CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0, "The learner's log-prob chunk in tokens "
+                              "(0 = whole micro-batch).")
 
 def tiny_cpu_model_config() -> Qwen3Config:
     """configs/tiny_cpu.py's `model.tiny` shape (copied: the benchmark must not break when the
@@ -64,7 +66,7 @@ def run(config: Qwen3Config, remat: bool, buckets: tuple[int, ...]) -> dict[str,
                   dtype=jnp.dtype(_DTYPE.value))
     apply_fn, params = nnx_apply_fn(model)
     learner = Learner(apply_fn, make_optimizer(OptimizerConfig(learning_rate=1e-5)),
-                      LossConfig(tis_cap=2.0))
+                      LossConfig(tis_cap=2.0), logit_chunk_tokens=_CHUNK.value or None)
     state = learner.init_state(params, seed=0)
     batching = BatchingConfig(bucket_lengths=buckets, rows=_ROWS.value)
     rng = np.random.default_rng(0)
@@ -95,7 +97,7 @@ def main(argv):
           f"{config.num_hidden_layers} layers, hidden "
           f"{config.hidden_size}, vocab {config.vocab_size}; buckets {buckets}, rows "
           f"{_ROWS.value}, {_GROUPS.value * _GROUP_SIZE.value} trajectories/step, "
-          f"{_STEPS.value} steps")
+          f"{_STEPS.value} steps, logit chunk {_CHUNK.value or 'all'}")
     for remat in (False, True):
         r = run(config, remat, buckets)
         print(f"remat={remat!s:5}  median tokens/s {r['tokens_per_s']:8.0f} over "
