@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from objective import masked_nll
 
 from sandmle_jax.models import hf, safetensors_io
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
@@ -29,14 +30,6 @@ def _batch():
     ids = rng.randint(2, 256, (8, 6)).astype(np.int32)
     mask = (np.arange(6)[None] < rng.randint(2, 7, (8, 1))).astype(np.int32)
     return ids, mask
-
-
-def _loss(model, ids, mask):
-    logits, aux = model.logits_and_aux(ids, attention_mask=mask)
-    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
-    nll = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
-    weight = mask[:, 1:].astype(jnp.float32)
-    return jnp.sum(nll * weight) / jnp.sum(weight) + model.config.router_aux_loss_coef * aux
 
 
 def _flat_grads(grads) -> dict[str, jax.Array]:
@@ -59,7 +52,7 @@ def _worker(coordinator: str, process_id: int, checkpoint: str, out_dir: str) ->
     ids_g, mask_g = (jax.make_array_from_callback(x.shape, sharding, lambda i, x=x: x[i])
                      for x in (ids, mask))
     with rules.use_mesh_rules(mesh):
-        loss, grads = nnx.jit(nnx.value_and_grad(_loss))(model, ids_g, mask_g)
+        loss, grads = nnx.jit(nnx.value_and_grad(masked_nll))(model, ids_g, mask_g)
     host = {k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
             for k, v in _flat_grads(grads).items()}
     hf.save_model(model, os.path.join(out_dir, "export"))
@@ -81,7 +74,7 @@ def job(tmp_path_factory):
     checkpoint = str(tmp / "checkpoint")
     hf.save_model(model, checkpoint)
     ids, mask = _batch()
-    loss, grads = nnx.jit(nnx.value_and_grad(_loss))(hf.load_model(checkpoint), ids, mask)
+    loss, grads = nnx.jit(nnx.value_and_grad(masked_nll))(hf.load_model(checkpoint), ids, mask)
     reference = {k: np.asarray(v) for k, v in _flat_grads(grads).items()} | {"loss": float(loss)}
 
     coordinator = f"127.0.0.1:{_free_port()}"

@@ -12,22 +12,12 @@ import sys
 
 import pytest
 
+from objective import masked_nll
+
 MESHES = {"fsdp4_tensor2": dict(data=1, fsdp=4, expert=1, tensor=2),
           "data2_fsdp2_expert2": dict(data=2, fsdp=2, expert=2, tensor=1)}
 # dense_130: 130 tokens, so the einsum attention runs in its causal query blocks.
 MODELS = ("dense", "dense_130", "moe")
-
-
-def _loss(model, ids, mask):
-    """Masked next-token NLL plus the scaled MoE aux loss (a learner-shaped objective)."""
-    import jax
-    import jax.numpy as jnp
-
-    logits, aux = model.logits_and_aux(ids, attention_mask=mask)
-    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
-    nll = -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1)[..., 0]
-    weight = mask[:, 1:].astype(jnp.float32)
-    return jnp.sum(nll * weight) / jnp.sum(weight) + model.config.router_aux_loss_coef * aux
 
 
 def _worker() -> dict:
@@ -52,7 +42,7 @@ def _worker() -> dict:
     dense = Qwen3Config.tiny(tie_word_embeddings=False)
     cases = {"dense": (dense, *batch(6)), "dense_130": (dense, *batch(130)),
              "moe": (Qwen3Config.tiny_moe(), *batch(6))}
-    grad_fn = nnx.jit(nnx.value_and_grad(_loss))
+    grad_fn = nnx.jit(nnx.value_and_grad(masked_nll))
     forward = nnx.jit(lambda m, i, a: m(i, attention_mask=a))
     results = {}
     for model_name in MODELS:
