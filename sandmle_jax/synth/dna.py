@@ -70,12 +70,9 @@ class TaskDNA:
         if self.task_type not in TASK_TYPES:
             raise DNAError(f"dna.task_type {self.task_type!r} not in {TASK_TYPES}")
         try:
-            metric = metrics_lib.get_metric(self.metric)
-        except KeyError as e:
-            raise DNAError(f"dna.metric: {e.args[0]}") from None
-        if metric.lower_is_better != self.lower_is_better:
-            raise DNAError(f"dna.lower_is_better={self.lower_is_better} contradicts metric "
-                           f"{self.metric!r}; set it to {metric.lower_is_better}")
+            metrics_lib.check_direction(self.metric, self.lower_is_better)
+        except (KeyError, ValueError) as e:
+            raise DNAError(f"dna: {e.args[0]}") from None
         if self.domain not in domains_lib.DOMAINS:
             raise DNAError(f"dna.domain {self.domain!r} unknown; use one of "
                            f"{domains_lib.domain_names()}")

@@ -195,6 +195,16 @@ def get_metric(name: str) -> Metric:
                    f"(in a name like map@k, k is a positive integer cutoff, e.g. map@5)")
 
 
+def check_direction(name: str, lower_is_better: bool) -> Metric:
+    """The metric `name`, after checking that a declared `lower_is_better` (task.json, a DNA, a
+    leaderboard) agrees with it. KeyError: unknown name; ValueError: the direction is wrong."""
+    metric = get_metric(name)
+    if metric.lower_is_better != lower_is_better:
+        raise ValueError(f"lower_is_better={lower_is_better} contradicts metric {name!r}; set "
+                         f"it to {metric.lower_is_better}")
+    return metric
+
+
 # ---- shape and value checks -----------------------------------------------------------------
 
 

@@ -108,9 +108,10 @@ def _choose_grading(config: Mapping[str, Any], grader_name: str, answers_path: p
     metric = GRADER_TO_METRIC.get(grader_name)
     answer_columns = [str(c) for c in pd.read_csv(answers_path, nrows=0).columns]
     if metric and set(answer_columns) == set(columns):
-        if metrics_lib.get_metric(metric).lower_is_better != lower_is_better:
-            raise TaskError(f"leaderboard direction (lower_is_better={lower_is_better}) "
-                            f"contradicts metric {metric!r}")
+        try:
+            metrics_lib.check_direction(metric, lower_is_better)
+        except ValueError as e:
+            raise TaskError(f"leaderboard direction: {e}") from None
         return metric, None
     grade_fn = config.get("grader", {}).get("grade_fn")
     if not grade_fn:

@@ -245,12 +245,9 @@ def _read_leaderboards(root: pathlib.Path, spec: TaskSpec) -> tuple[tuple[float,
 
 def _check_metric(spec: TaskSpec, where: pathlib.Path) -> None:
     try:
-        metric = metrics_lib.get_metric(spec.metric)
-    except KeyError as e:
+        metrics_lib.check_direction(spec.metric, spec.lower_is_better)
+    except (KeyError, ValueError) as e:
         raise TaskError(f"{where}: {e.args[0]}") from None
-    if metric.lower_is_better != spec.lower_is_better:
-        raise TaskError(f"{where}: lower_is_better={spec.lower_is_better} contradicts metric "
-                        f"{spec.metric!r} (lower_is_better={metric.lower_is_better})")
 
 
 def _check_checksums(root: pathlib.Path, spec: TaskSpec) -> None:

@@ -429,3 +429,12 @@ def test_check_passes_good_predictions_and_returns_nothing():
     assert metric("roc_auc").check(np.array([0.1, 0.9])) is None
     assert metric("map@3").check(["a b", "", None]) is None
     assert metric("multiclass_log_loss").check(np.eye(3)[[0, 2]], np.array([0, 2])) is None
+
+
+def test_check_direction_names_the_right_direction():
+    assert metrics.check_direction("rmse", True).name == "rmse"
+    assert metrics.check_direction("map@3", False).k == 3
+    with pytest.raises(ValueError, match=r"contradicts metric 'roc_auc'; set it to False"):
+        metrics.check_direction("roc_auc", True)
+    with pytest.raises(KeyError, match="unknown metric"):
+        metrics.check_direction("accuracyy", False)
