@@ -5,8 +5,8 @@ At Qwen3's vocabulary (151,936) the logits of one 32K-token trajectory are 20 GB
 autodiff of log-softmax keeps them, and makes a cotangent of the same size, for the backward:
 the largest tensors of a learner step and the limit on trajectory length. Here the forward
 keeps per-token log-sum-exp and entropy only, and the hand-written backward recomputes each
-chunk's logits from the hidden states (one extra LM-head matmul, 2*N*D*V FLOPs, the usual
-price: veRL's and Liger's fused losses pay it too). With a single chunk the logits are kept
+chunk's logits from the hidden states: one extra LM-head matmul (2*N*D*V FLOPs) buys memory
+that no longer grows with the trajectory length. With a single chunk the logits are kept
 instead, so nothing is recomputed when memory is not the limit.
 
 The backward's matmuls run in the hidden states' dtype (bf16 under mixed precision), like
