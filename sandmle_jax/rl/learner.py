@@ -37,7 +37,8 @@ from sandmle_jax.parallel import rules as sharding_rules
 from sandmle_jax.rl import grpo
 from sandmle_jax.rl.batching import LearnerBatch, MicroBatch
 
-ApplyFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+ModelOutput = jax.Array | head_logprobs.HeadInputs
+ApplyFn = Callable[[Any, jax.Array, jax.Array], ModelOutput]
 Params = Any
 
 
@@ -85,13 +86,14 @@ def nnx_apply_fn(module: nnx.Module, *, full_logits: bool = False) -> tuple[Appl
     """Split an NNX module into a pure apply function and its params (a nested dict).
 
     The function returns the module's `head_inputs(...)` where it has that method (unless
-    `full_logits`), else its logits. Non-Param state (e.g. RNG counters) is frozen into the function; the params template is
-    kept abstract so the closure holds no second copy of the weights.
+    `full_logits`), else its logits. Non-Param state (e.g. RNG counters) is frozen into the
+    function; the params template is kept abstract so the closure holds no second copy of the
+    weights.
     """
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
     template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), param_state)
 
-    def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
+    def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> ModelOutput:
         state = jax.tree.map(lambda x: x, template)
         nnx.replace_by_pure_dict(state, params)
         model = nnx.merge(graphdef, state, rest)
