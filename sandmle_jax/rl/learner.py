@@ -82,23 +82,23 @@ class LossConfig:
         return cls(**dict(values))
 
 
-def nnx_apply_fn(module: nnx.Module, *, full_logits: bool = False) -> tuple[ApplyFn, Params]:
+def nnx_apply_fn(module: nnx.Module, *, method: str | None = None) -> tuple[ApplyFn, Params]:
     """Split an NNX module into a pure apply function and its params (a nested dict).
 
-    The function returns the module's `head_inputs(...)` where it has that method (unless
-    `full_logits`), else its logits. Non-Param state (e.g. RNG counters) is frozen into the
-    function; the params template is kept abstract so the closure holds no second copy of the
-    weights.
+    The function calls the module's `method` (e.g. "__call__" for logits, "logits_and_aux");
+    by default `head_inputs` where the module has it, else the module itself (the learner's
+    model interface). Non-Param state (e.g. RNG counters) is frozen into the function; the
+    params template is kept abstract so the closure holds no second copy of the weights.
     """
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
     template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), param_state)
 
-    def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> ModelOutput:
+    def apply_fn(params: Params, input_ids: jax.Array, attention_mask: jax.Array) -> Any:
         state = jax.tree.map(lambda x: x, template)
         nnx.replace_by_pure_dict(state, params)
         model = nnx.merge(graphdef, state, rest)
-        forward = model if full_logits else getattr(model, "head_inputs", model)
-        return forward(input_ids, attention_mask=attention_mask)
+        name = method or ("head_inputs" if hasattr(model, "head_inputs") else "__call__")
+        return getattr(model, name)(input_ids, attention_mask=attention_mask)
 
     return apply_fn, nnx.to_pure_dict(param_state)
 

@@ -60,17 +60,11 @@ def make_model(kind: str = "tiny") -> nnx.Module:
 def logits_fn(kind: str):
     """(params, ids, mask) -> (logits (B, T, V), aux loss) through the model's plain forward,
     independent of the learner's (Qwen3's goes through `head_inputs` and chunked log-probs)."""
-    graphdef, template, rest = nnx.split(make_model(kind), nnx.Param, ...)
-
-    def apply(params, ids, mask):
-        state = jax.tree.map(lambda x: x, template)
-        nnx.replace_by_pure_dict(state, params)
-        model = nnx.merge(graphdef, state, rest)
-        if isinstance(model, Qwen3):
-            return model.logits_and_aux(ids, attention_mask=mask)
-        return model(ids, attention_mask=mask), jnp.zeros(())
-
-    return apply
+    model = make_model(kind)
+    if isinstance(model, Qwen3):
+        return nnx_apply_fn(model, method="logits_and_aux")[0]
+    logits, _ = nnx_apply_fn(model, method="__call__")
+    return lambda params, ids, mask: (logits(params, ids, mask), jnp.zeros(()))
 
 
 def make_learner(loss=LossConfig(), kind="tiny", **kw):

@@ -35,7 +35,7 @@ def test_sft_gradient_is_the_nll_gradient():
     ids = jnp.array([r.token_ids for r in rows])
     mask = jnp.array([r.loss_mask for r in rows], jnp.float32)
 
-    logits_fn, _ = learner_lib.nnx_apply_fn(model, full_logits=True)
+    logits_fn, _ = learner_lib.nnx_apply_fn(model, method="__call__")
 
     def nll(p):
         logits = logits_fn(p, ids, jnp.ones_like(ids))
