@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sandmle_jax.models.head_logprobs import HeadInputs, next_token_logprobs
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import grpo
 
 _BATCH = flags.DEFINE_integer("batch", 4, "Rows.")
@@ -46,6 +47,7 @@ def _chunked(chunk):
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     b, t, d, v = _BATCH.value, _SEQ.value, _HIDDEN.value, _VOCAB.value
     dtype = jnp.dtype(_DTYPE.value)
     shapes = (jax.ShapeDtypeStruct((b, t, d), dtype), jax.ShapeDtypeStruct((d, v), dtype),

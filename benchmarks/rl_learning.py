@@ -24,6 +24,7 @@ from ml_collections import config_flags
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.eval import cli, plots
 from sandmle_jax.models import tokenizer as tokenizer_lib
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import weight_sync
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/tiny_cpu.py", "The run's recipe.")
@@ -53,6 +54,7 @@ def play(config, model_dir: pathlib.Path, tasks: pathlib.Path, seeds: int, out: 
 
 
 def main(_):
+    host_memory.keep_freed_memory()
     config, run = _CONFIG.value, pathlib.Path(_RUN.value)
     tasks = pathlib.Path(_TASKS.value or run / "tasks")
     sft = run / "sft_export"

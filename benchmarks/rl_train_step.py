@@ -22,6 +22,7 @@ import numpy as np
 from flax import nnx
 
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
 from sandmle_jax.rl.episodes import Row
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
@@ -36,6 +37,8 @@ _MIN_LEN = flags.DEFINE_integer("min_len", 64, "Shortest trajectory.")
 _PRESET = flags.DEFINE_enum("preset", "tiny_cpu", ["tiny_cpu", "qwen3_0_6b"], "Model shape.")
 _DTYPE = flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"],
                            "Forward/backward dtype (params stay float32).")
+_KEEP_MEMORY = flags.DEFINE_bool("keep_freed_memory", True, "host_memory.keep_freed_memory() "
+                                  "first (false: glibc's defaults, the page-faulting baseline).")
 _CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0, "The learner's log-prob chunk in tokens "
                               "(0 = whole micro-batch).")
 
@@ -90,6 +93,8 @@ def run(config: Qwen3Config, remat: bool, buckets: tuple[int, ...]) -> dict[str,
 
 def main(argv):
     del argv
+    if _KEEP_MEMORY.value:
+        host_memory.keep_freed_memory()
     buckets = tuple(int(b) for b in _BUCKETS.value)
     config = (tiny_cpu_model_config() if _PRESET.value == "tiny_cpu" else
               Qwen3Config.qwen3_0_6b())

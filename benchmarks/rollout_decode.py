@@ -27,6 +27,7 @@ from flax import nnx
 
 from sandmle_jax.models import hf
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
@@ -197,6 +198,7 @@ def main():
     parser.add_argument("--smoke", action="store_true",
                         help="gpu mode with the tiny CPU model: checks the script anywhere")
     args = parser.parse_args()
+    host_memory.keep_freed_memory()
     if args.mode == "cpu":
         result = cpu_throughput(args.batch or 8, args.prompt_len or 32, args.new_tokens or 128,
                                 args.repeats)

@@ -14,6 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from sandmle_jax.eval import cli
+from sandmle_jax.parallel import host_memory
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe for agent and sandbox limits.",
                                           lock_config=True)
@@ -33,6 +34,7 @@ _OUT = flags.DEFINE_string("out", None, "Where report.json and plots go.", requi
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     summary, _ = asyncio.run(cli.evaluate(
         _CONFIG.value, tasks=_TASKS.value, split=_SPLIT.value or None, policy=_POLICY.value,
         model_dir=_MODEL_DIR.value, tier=_TIER.value, sglang_urls=_URLS.value,

@@ -12,6 +12,7 @@ from absl import app, flags
 
 from sandmle_jax.models import hf
 from sandmle_jax.parallel import distributed
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.rl import weight_sync
 
@@ -30,6 +31,7 @@ _MAX_SHARD_GB = flags.DEFINE_float("max_shard_gb", 5.0, "Largest safetensors fil
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     distributed.initialize_from_flags()
     mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig(fsdp=-1))
     export = _EXPORTERS[_FORMAT.value]

@@ -11,6 +11,7 @@ import json
 from absl import app, flags
 from ml_collections import config_flags
 
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.synth import pipeline
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/synth.py).")
@@ -20,6 +21,7 @@ _NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Verified tasks to keep (ov
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     report = pipeline.generate(_CONFIG.value, _OUT.value, num_tasks=_NUM_TASKS.value)
     print(json.dumps({k: v for k, v in report.items() if k != "rejections"}, indent=2))
     return 0 if report["kept"] >= report["requested"] else 1

@@ -15,6 +15,7 @@ from absl import app, flags
 from aiohttp import web
 
 from sandmle_jax.models import tokenizer as tokenizer_lib
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.server import SGLangServer
 
@@ -31,6 +32,7 @@ _NAME = flags.DEFINE_string("served_model_name", None, "Model name in /v1 replie
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     logging.basicConfig(level=logging.INFO)
     model_dir = _MODEL_DIR.value
     tokenizer = None

@@ -10,6 +10,7 @@ from ml_collections import config_flags
 
 from sandmle_jax.monitoring.logging_setup import setup_logging
 from sandmle_jax.parallel import distributed
+from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe (configs/*.py).",
@@ -20,6 +21,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes and resume
 
 def main(argv):
     del argv
+    host_memory.keep_freed_memory()
     distributed.initialize_from_flags()
     setup_logging(_WORKDIR.value)
     report = trainer.train(_CONFIG.value, _WORKDIR.value)

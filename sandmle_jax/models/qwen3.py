@@ -22,7 +22,6 @@ the padded block; feeding a token with mask 0 (a finished sequence) does not adv
 that would land past max_len are dropped (not written): the caller keeps `end + T <= max_len`.
 """
 
-import functools
 import math
 
 import jax
@@ -31,7 +30,9 @@ from flax import nnx
 from flax import struct
 
 from sandmle_jax.models.config import Qwen3Config
+from sandmle_jax.models import moe_experts
 from sandmle_jax.models.head_logprobs import HeadInputs
+from sandmle_jax.models.swiglu import swiglu
 from sandmle_jax.parallel import rules as sharding_rules
 
 __all__ = ["KVCache", "Qwen3", "Qwen3Config"]
@@ -40,7 +41,6 @@ _BATCH, _LENGTH = "activation_batch", "activation_length"
 _ATTENTION_IMPLS = ("einsum", "xla", "cudnn")
 _CAUSAL_BLOCKS = 4  # query blocks of the cache-free einsum attention
 _MIN_CAUSAL_BLOCK = 32  # shorter sequences run as one block
-_MAX_BLOCK_ROWS = 128  # rows per expert block on CPU: fuller matmuls vs more padding
 
 
 def _normal_param(rngs: nnx.Rngs, shape: tuple[int, ...], names: tuple[str | None, ...],
@@ -62,28 +62,6 @@ def _token_matmul(x: jax.Array, w: jax.Array, precision, contract: int = 1,
     y = jnp.dot(x.reshape(b * t, -1), w.reshape(-1, math.prod(out_shape)), precision=precision,
                 **kwargs)
     return y.reshape(b, t, *out_shape)
-
-
-@jax.custom_vjp
-def _swiglu(gate: jax.Array, up: jax.Array) -> jax.Array:
-    """silu(gate) * up, with a hand-written backward that keeps only gate and up and recomputes
-    the sigmoid: one elementwise pass each way instead of autodiff's several (XLA:CPU ran the
-    activation's forward and backward as 4-6 separate passes of ~1.2 ms per layer)."""
-    return jax.nn.silu(gate) * up
-
-
-def _swiglu_fwd(gate, up):
-    return _swiglu(gate, up), (gate, up)
-
-
-def _swiglu_bwd(residuals, cotangent):
-    gate, up = residuals
-    sigmoid = jax.nn.sigmoid(gate)
-    d_gate = cotangent * up * sigmoid * (1 + gate * (1 - sigmoid))
-    return d_gate.astype(gate.dtype), (cotangent * gate * sigmoid).astype(up.dtype)
-
-
-_swiglu.defvjp(_swiglu_fwd, _swiglu_bwd)
 
 
 @jax.custom_vjp
@@ -318,78 +296,16 @@ class MLP(nnx.Module):
         dt, prec = self.dtype, self.precision
         gate = _token_matmul(x, self.gate_proj[...].astype(dt), prec)  # (B, T, F)
         up = _token_matmul(x, self.up_proj[...].astype(dt), prec)
-        hidden = sharding_rules.constrain(_swiglu(gate, up),
+        hidden = sharding_rules.constrain(swiglu(gate, up),
                                           (_BATCH, _LENGTH, "activation_mlp"))
         return _token_matmul(hidden, self.down_proj[...].astype(dt), prec)
-
-
-def _sort_pairs(top_experts: jax.Array, num_experts: int) -> tuple[jax.Array, jax.Array]:
-    """The (token, expert) pairs (flattened top_experts, N*k) in expert order, and per-expert
-    counts (E,)."""
-    expert_of_pair = top_experts.reshape(-1)
-    order = jnp.argsort(expert_of_pair, stable=True)
-    return order, jnp.bincount(expert_of_pair, length=num_experts).astype(jnp.int32)
-
-
-def _experts_grouped(flat, experts, top_experts, top_probs, precision):
-    """Dropless experts as grouped matmuls (`jax.lax.ragged_dot`) over pairs sorted by expert.
-
-    flat (N, D); experts (gate (E, D, F), up (E, D, F), down (E, F, D)); top_experts, top_probs
-    (N, k). The GPU/TPU path, where ragged_dot is a grouped GEMM.
-    """
-    gate_w, up_w, down_w = experts
-    order, group_sizes = _sort_pairs(top_experts, gate_w.shape[0])
-    token_of_pair = order // top_experts.shape[-1]
-    xs = flat[token_of_pair]
-    gate = jax.lax.ragged_dot(xs, gate_w, group_sizes, precision=precision)
-    up = jax.lax.ragged_dot(xs, up_w, group_sizes, precision=precision)
-    ys = jax.lax.ragged_dot(_swiglu(gate, up), down_w, group_sizes, precision=precision)
-    ys = ys * top_probs.reshape(-1)[order][:, None]
-    return jnp.zeros_like(flat).at[token_of_pair].add(ys)
-
-
-def _experts_blocked(flat, experts, top_experts, top_probs, precision):
-    """Dropless experts for XLA:CPU, same arguments as `_experts_grouped`.
-
-    XLA:CPU lowers ragged_dot to every expert over every row (E times the work). Here each
-    expert's sorted pairs are padded to whole blocks of R rows, so every block has one expert and
-    batched matmuls over the C blocks (each with its expert's weights gathered) do the work with
-    static shapes: C = ceil(N*k / R) + E - 1 covers any routing. Padding rows compute on a clamped
-    token, are weighted 0 and dropped when the outputs are added back to their tokens, so they
-    change no value or gradient.
-    """
-    gate_w, up_w, down_w = experts
-    num_experts, top_k = gate_w.shape[0], top_experts.shape[-1]
-    pairs = top_experts.size
-    mean_group = -(-pairs // num_experts)
-    rows = min(_MAX_BLOCK_ROWS, max(8, 1 << (mean_group - 1).bit_length()))  # a power of two
-    num_blocks = -(-pairs // rows) + num_experts - 1
-    order, sizes = _sort_pairs(top_experts, num_experts)
-    padded_sizes = -(-sizes // rows) * rows
-    padded_ends = jnp.cumsum(padded_sizes)
-    expert_of_sorted = top_experts.reshape(-1)[order]
-    rank_in_group = jnp.arange(pairs) - (jnp.cumsum(sizes) - sizes)[expert_of_sorted]
-    slot = (padded_ends - padded_sizes)[expert_of_sorted] + rank_in_group
-    pair_of_slot = jnp.full((num_blocks * rows,), pairs).at[slot].set(order)  # pairs = padding
-    token_of_slot = pair_of_slot // top_k  # padding -> N, out of range
-    weight_of_slot = top_probs.reshape(-1).at[pair_of_slot].get(mode="fill", fill_value=0)
-    block_expert = jnp.searchsorted(padded_ends, jnp.arange(num_blocks) * rows, side="right")
-    block_expert = jnp.minimum(block_expert, num_experts - 1)  # trailing all-padding blocks
-    xs = flat.at[token_of_slot].get(mode="clip").reshape(num_blocks, rows, -1)
-    gate = jnp.einsum("CRD,CDF->CRF", xs, gate_w[block_expert], precision=precision)
-    up = jnp.einsum("CRD,CDF->CRF", xs, up_w[block_expert], precision=precision)
-    ys = jnp.einsum("CRF,CFD->CRD", _swiglu(gate, up), down_w[block_expert],
-                    precision=precision)
-    ys = ys.reshape(num_blocks * rows, -1) * weight_of_slot[:, None]
-    return jnp.zeros_like(flat).at[token_of_slot].add(ys, mode="drop")
 
 
 class MoE(nnx.Module):
     """HF `mlp` (Qwen3MoeSparseMoeBlock): fp32 softmax router, top-k, dropless experts.
 
-    No token is dropped and no capacity factor exists, exactly like HF: tokens are sorted by
-    expert and run through `jax.lax.ragged_dot` grouped matmuls on GPU/TPU, and through
-    expert-aligned blocks on CPU (`_experts_blocked`); the backend picks at lowering time.
+    No token is ever dropped, exactly like HF: `moe_experts.apply_experts` runs every routed
+    pair (grouped matmuls on GPU/TPU; on CPU a static capacity layout with an exact fallback).
     """
 
     def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
@@ -424,10 +340,7 @@ class MoE(nnx.Module):
             top_probs = top_probs / jnp.sum(top_probs, axis=-1, keepdims=True)
         experts = tuple(w[...].astype(dt) for w in (
                 self.experts_gate_proj, self.experts_up_proj, self.experts_down_proj))
-        y = jax.lax.platform_dependent(
-                flat, experts, top_experts, top_probs.astype(dt),
-                cpu=functools.partial(_experts_blocked, precision=prec),
-                default=functools.partial(_experts_grouped, precision=prec))
+        y = moe_experts.apply_experts(flat, experts, top_experts, top_probs.astype(dt), prec)
 
         # HF load_balancing_loss_func statistics, padding excluded.
         weight = token_mask.reshape(-1).astype(jnp.float32)

@@ -1,4 +1,5 @@
-"""The CPU expert path (`_experts_blocked`) against the ragged_dot one (`_experts_grouped`).
+"""The CPU expert path (`moe_experts.blocked`) against the ragged_dot one (`grouped`), and the
+SwiGLU both use.
 
 HF parity of whole MoE models runs through the CPU path in test_models_parity.py; this pins the
 two dropless implementations to each other, values and gradients, on routings that stress the
@@ -12,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sandmle_jax.models import qwen3
+from sandmle_jax.models import moe_experts
+from sandmle_jax.models.swiglu import swiglu
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -39,7 +41,16 @@ def test_blocked_experts_match_grouped(tokens, num_experts, top_k, routing):
     results = [
             jax.jit(jax.value_and_grad(functools.partial(_objective, fn), argnums=(0, 1, 2)),
                     static_argnums=3)(flat, experts, router_logits, top_k)
-            for fn in (qwen3._experts_grouped, qwen3._experts_blocked)]
+            for fn in (moe_experts.grouped, moe_experts.blocked)]
     for grouped, blocked in zip(*map(jax.tree.leaves, results)):
         grouped, blocked = np.asarray(grouped), np.asarray(blocked)
         np.testing.assert_allclose(blocked, grouped, atol=1e-5 * np.abs(grouped).max())
+
+
+def test_swiglu_backward_equals_autodiff():
+    gate, up, cotangent = jax.random.normal(jax.random.key(1), (3, 64, 32))
+    got_out, got_vjp = jax.vjp(swiglu, gate, up)
+    want_out, want_vjp = jax.vjp(lambda g, u: jax.nn.silu(g) * u, gate, up)
+    np.testing.assert_allclose(got_out, want_out, rtol=1e-6)
+    for got, want in zip(got_vjp(cotangent), want_vjp(cotangent)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
