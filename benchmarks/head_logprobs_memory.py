@@ -47,7 +47,7 @@ def _chunked(chunk):
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     b, t, d, v = _BATCH.value, _SEQ.value, _HIDDEN.value, _VOCAB.value
     dtype = jnp.dtype(_DTYPE.value)
     shapes = (jax.ShapeDtypeStruct((b, t, d), dtype), jax.ShapeDtypeStruct((d, v), dtype),

@@ -36,8 +36,6 @@ _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step.")
 _SEQ = flags.DEFINE_integer("seq", 256, "Tokens per sequence.")
 _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the reference.")
 _MEMORY = flags.DEFINE_bool("memory", True, "Also compile train steps for the memory table.")
-_KEEP_MEMORY = flags.DEFINE_bool("keep_freed_memory", True, "host_memory.keep_freed_memory() "
-                                  "first (false: glibc's defaults, the page-faulting baseline).")
 _CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0,
                               "Tokens whose logits exist at once in the loss (0 = all).")
 
@@ -125,7 +123,7 @@ def train_step_memory(config: Qwen3Config, batch: int, seq: int, param_dtype,
 
 def main(argv):
     del argv
-    kept = _KEEP_MEMORY.value and host_memory.keep_freed_memory()
+    kept = host_memory.keep_freed_memory_from_flags()
     ids = np.random.RandomState(0).randint(0, 4096, (_BATCH.value, _SEQ.value))
     print(f"device: {jax.devices()[0].device_kind}; batch {ids.shape[0]} x {ids.shape[1]} tokens; "
           f"torch threads {_TORCH_THREADS.value}; logit chunk {_CHUNK.value or 'all'} tokens; "

@@ -152,7 +152,7 @@ def measure(config: Qwen3Config, batch: int, seq: int, attention: str, steps: in
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     # Random weights need no statistical quality here. Building the state took 75-85 s on an
     # H100 (from the runs' timestamps), more than compiling the step; rbg instead of threefry
     # cut its compile + run on the CPU from 21 to 14 s. The time is printed now.

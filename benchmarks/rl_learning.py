@@ -54,7 +54,7 @@ def play(config, model_dir: pathlib.Path, tasks: pathlib.Path, seeds: int, out: 
 
 
 def main(_):
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     config, run = _CONFIG.value, pathlib.Path(_RUN.value)
     tasks = pathlib.Path(_TASKS.value or run / "tasks")
     sft = run / "sft_export"

@@ -37,8 +37,6 @@ _MIN_LEN = flags.DEFINE_integer("min_len", 64, "Shortest trajectory.")
 _PRESET = flags.DEFINE_enum("preset", "tiny_cpu", ["tiny_cpu", "qwen3_0_6b"], "Model shape.")
 _DTYPE = flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"],
                            "Forward/backward dtype (params stay float32).")
-_KEEP_MEMORY = flags.DEFINE_bool("keep_freed_memory", True, "host_memory.keep_freed_memory() "
-                                  "first (false: glibc's defaults, the page-faulting baseline).")
 _CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0, "The learner's log-prob chunk in tokens "
                               "(0 = whole micro-batch).")
 
@@ -93,8 +91,7 @@ def run(config: Qwen3Config, remat: bool, buckets: tuple[int, ...]) -> dict[str,
 
 def main(argv):
     del argv
-    if _KEEP_MEMORY.value:
-        host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     buckets = tuple(int(b) for b in _BUCKETS.value)
     config = (tiny_cpu_model_config() if _PRESET.value == "tiny_cpu" else
               Qwen3Config.qwen3_0_6b())

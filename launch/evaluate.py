@@ -34,7 +34,7 @@ _OUT = flags.DEFINE_string("out", None, "Where report.json and plots go.", requi
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     summary, _ = asyncio.run(cli.evaluate(
         _CONFIG.value, tasks=_TASKS.value, split=_SPLIT.value or None, policy=_POLICY.value,
         model_dir=_MODEL_DIR.value, tier=_TIER.value, sglang_urls=_URLS.value,

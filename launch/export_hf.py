@@ -31,7 +31,7 @@ _MAX_SHARD_GB = flags.DEFINE_float("max_shard_gb", 5.0, "Largest safetensors fil
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     distributed.initialize_from_flags()
     mesh = mesh_lib.make_mesh(mesh_lib.MeshConfig(fsdp=-1))
     export = _EXPORTERS[_FORMAT.value]

@@ -21,7 +21,7 @@ _NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Verified tasks to keep (ov
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     report = pipeline.generate(_CONFIG.value, _OUT.value, num_tasks=_NUM_TASKS.value)
     print(json.dumps({k: v for k, v in report.items() if k != "rejections"}, indent=2))
     return 0 if report["kept"] >= report["requested"] else 1

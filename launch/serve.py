@@ -32,7 +32,7 @@ _NAME = flags.DEFINE_string("served_model_name", None, "Model name in /v1 replie
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     logging.basicConfig(level=logging.INFO)
     model_dir = _MODEL_DIR.value
     tokenizer = None

@@ -21,7 +21,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes and resume
 
 def main(argv):
     del argv
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_from_flags()
     distributed.initialize_from_flags()
     setup_logging(_WORKDIR.value)
     report = trainer.train(_CONFIG.value, _WORKDIR.value)
