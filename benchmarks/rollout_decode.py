@@ -198,7 +198,7 @@ def main():
     parser.add_argument("--smoke", action="store_true",
                         help="gpu mode with the tiny CPU model: checks the script anywhere")
     args = parser.parse_args()
-    host_memory.keep_freed_memory()
+    host_memory.keep_freed_memory_on_cpu()
     if args.mode == "cpu":
         result = cpu_throughput(args.batch or 8, args.prompt_len or 32, args.new_tokens or 128,
                                 args.repeats)

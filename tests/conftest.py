@@ -1,7 +1,7 @@
 """Shared test helpers: small real tasks built with save_task (`from conftest import write_task`).
 
-Loaded before any test runs JAX, so it also keeps freed host memory for reuse as the launch
-scripts do (jitted CPU steps otherwise page-fault their temporaries in on every call).
+Loaded before any test runs JAX, so it also keeps freed host memory for reuse on CPU hosts as the
+launch scripts do (jitted CPU steps otherwise page-fault their temporaries in on every call).
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ import pytest
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.tasks import task as task_lib
 
-host_memory.keep_freed_memory()
+host_memory.keep_freed_memory_on_cpu()
 
 THRESHOLDS_HIGHER = {"median": 0.6, "bronze": 0.7, "silver": 0.8, "gold": 0.9}
 

@@ -9,17 +9,25 @@ a 210 ms one-core step (dense), 76,000 and 110 ms of 300 ms (MoE). One arena, no
 2 GiB and no trimming remove the faults (dense 210 -> 154 ms, MoE 300 -> 185 ms on one core).
 
 The price: memory the process frees stays mapped, so its resident size stays near its peak
-instead of shrinking after it (its peak itself is unchanged).
+instead of shrinking after it (the tiny main job's peak RSS: 2.7 -> 5.5 GB). Entry points
+therefore apply it only where JAX will run on the CPU: on an accelerator host the big
+temporaries live in device memory, and keeping freed host memory would only hold on to, e.g.,
+a checkpoint's host copies.
 """
 
 import ctypes
+import importlib.metadata
+import importlib.util
+import pkgutil
 
 from absl import flags
+import jax
 
 _KEEP = flags.DEFINE_bool(
         "keep_freed_memory", True,
-        "Keep freed host memory for reuse (sandmle_jax/parallel/host_memory.py): faster jitted CPU "
-        "steps; false: glibc's defaults, resident memory shrinks after peaks.")
+        "Where JAX runs on the CPU, keep freed host memory for reuse "
+        "(sandmle_jax/parallel/host_memory.py): faster jitted CPU steps, resident memory stays "
+        "at its peak; false: glibc's defaults.")
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
@@ -27,8 +35,28 @@ _LARGEST_INT = 2**31 - 1
 
 
 def keep_freed_memory_from_flags() -> bool:
-    """`keep_freed_memory()` unless --keep_freed_memory=false; True when it took effect."""
-    return _KEEP.value and keep_freed_memory()
+    """`keep_freed_memory_on_cpu()` unless --keep_freed_memory=false."""
+    return _KEEP.value and keep_freed_memory_on_cpu()
+
+
+def keep_freed_memory_on_cpu() -> bool:
+    """`keep_freed_memory()` where JAX will run on the CPU; True when it took effect."""
+    return not accelerator_expected() and keep_freed_memory()
+
+
+def accelerator_expected() -> bool:
+    """Whether JAX's default backend will be an accelerator, decided without starting one (which
+    would be too late): the platforms asked for (`JAX_PLATFORMS` / `jax_platforms`), else any
+    installed PJRT plugin (CUDA, ROCm, ...) or libtpu."""
+    platforms = jax.config.jax_platforms
+    if platforms:
+        return any(p.strip() not in ("", "cpu") for p in platforms.split(","))
+    if any(True for _ in importlib.metadata.entry_points(group="jax_plugins")):
+        return True
+    namespace = importlib.util.find_spec("jax_plugins")  # path-based plugins
+    if namespace and any(True for _ in pkgutil.iter_modules(namespace.submodule_search_locations)):
+        return True
+    return importlib.util.find_spec("libtpu") is not None
 
 
 def keep_freed_memory() -> bool:

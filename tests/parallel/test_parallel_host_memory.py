@@ -1,13 +1,18 @@
 """keep_freed_memory: a jitted CPU step whose temporaries exceed glibc's mmap threshold and a
 thread arena's heap stops page-faulting them in on every call, unless --keep_freed_memory=false
-(fresh processes, since the setting only takes before JAX's threads allocate)."""
+(fresh processes, since the setting only takes before JAX's threads allocate); entry points
+leave accelerator hosts alone."""
 
 import json
 import platform
 import subprocess
 import sys
 
+import jax
 import pytest
+from absl import flags
+
+from sandmle_jax.parallel import host_memory
 
 _STEP_FAULTS = """
 import json, resource, sys
@@ -51,3 +56,22 @@ def test_keep_freed_memory_stops_per_step_page_faults():
     # on an idle machine, a 64 MB growth (16,384 pages) in some steps while other jobs run.
     kept = _faults_per_step("from_flags")
     assert sum(kept) < sum(default) / 10, (kept, default)
+
+
+@pytest.mark.parametrize("platforms,expected", [
+        ("cpu", False), ("cuda", True), ("cpu,cuda", True), ("tpu", True)])
+def test_accelerator_expected_follows_the_platforms_asked_for(platforms, expected):
+    previous = jax.config.jax_platforms
+    jax.config.update("jax_platforms", platforms)
+    try:
+        assert host_memory.accelerator_expected() is expected
+        if expected:  # an accelerator host keeps glibc's defaults, the flag at its default
+            if not flags.FLAGS.is_parsed():
+                flags.FLAGS.mark_as_parsed()
+            assert host_memory.keep_freed_memory_from_flags() is False
+    finally:
+        jax.config.update("jax_platforms", previous)
+
+
+def test_accelerator_guess_agrees_with_the_backend_jax_started():
+    assert host_memory.accelerator_expected() is (jax.default_backend() != "cpu")
