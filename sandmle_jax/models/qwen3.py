@@ -29,8 +29,8 @@ import jax.numpy as jnp
 from flax import nnx
 from flax import struct
 
-from sandmle_jax.models.config import Qwen3Config
 from sandmle_jax.models import moe_experts
+from sandmle_jax.models.config import Qwen3Config
 from sandmle_jax.models.head_logprobs import HeadInputs
 from sandmle_jax.models.swiglu import swiglu
 from sandmle_jax.parallel import rules as sharding_rules
