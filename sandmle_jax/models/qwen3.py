@@ -305,7 +305,7 @@ class MoE(nnx.Module):
     """HF `mlp` (Qwen3MoeSparseMoeBlock): fp32 softmax router, top-k, dropless experts.
 
     No token is ever dropped, exactly like HF: `moe_experts.apply_experts` runs every routed
-    pair (grouped matmuls on GPU/TPU; on CPU a static capacity layout with an exact fallback).
+    pair (grouped matmuls on GPU/TPU, expert-aligned blocks of static shape on CPU).
     """
 
     def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
