@@ -5,8 +5,14 @@ Both implementations take flat (N, D) tokens, experts (gate (E, D, F), up (E, D,
 (E, F, D)), the router's top_experts and top_probs (N, k), and return the weighted sum (N, D)
 per token; `apply_experts` picks by backend at lowering time.
 
-  grouped   GPU/TPU: pairs sorted by expert, `jax.lax.ragged_dot` grouped GEMMs.
-  blocked   XLA:CPU, which lowers ragged_dot to every expert over every row (E times the work).
+  blocked   CPU and CUDA GPUs: pairs in expert-aligned blocks, one batched matmul per projection.
+  grouped   TPU and ROCm: pairs sorted by expert, `jax.lax.ragged_dot` grouped GEMMs.
+
+Why not ragged_dot everywhere: XLA:CPU lowers it to every expert over every row, and XLA's CUDA
+pipeline (`RaggedDotRewriter`, jaxlib 0.10) expands it into a dense dot over every expert under
+a group mask: E times the FLOPs and an E-times temporary, both operands expanded for the weight
+gradient (its cuDNN grouped GEMM needs an experimental flag and cuDNN >= 9.22, and covers the
+forward only). For Qwen3-30B-A3B (128 experts) that is 128x the expert work.
 """
 
 import functools
@@ -16,14 +22,33 @@ import jax.numpy as jnp
 
 from sandmle_jax.models.swiglu import swiglu
 
-_MAX_BLOCK_ROWS = 128  # rows per expert block on CPU: fuller matmuls vs more padding
+# Rows per block = the mean expert's pairs / blocks per expert, as a power of two.
+# CPU: one block per expert, at most 128 rows (measured: fuller matmuls beat less padding, as
+# XLA:CPU packs each block's weights). CUDA: about four per expert at any batch size, so padding
+# averages 1/8-1/4 of the pairs (worst 1/4-1/2) and the gathered block weights stay within ~5x
+# the expert weights.
+_CPU_BLOCKS_PER_EXPERT, _CPU_MAX_ROWS = 1, 128
+_GPU_BLOCKS_PER_EXPERT, _GPU_MAX_ROWS = 4, None
 
 
 def apply_experts(flat, experts, top_experts, top_probs, precision):
+    pairs, num_experts = top_experts.size, experts[0].shape[0]
+    cpu_rows = rows_per_block(pairs, num_experts, _CPU_BLOCKS_PER_EXPERT, _CPU_MAX_ROWS)
+    gpu_rows = rows_per_block(pairs, num_experts, _GPU_BLOCKS_PER_EXPERT, _GPU_MAX_ROWS)
     return jax.lax.platform_dependent(
             flat, experts, top_experts, top_probs,
-            cpu=functools.partial(blocked, precision=precision),
+            cpu=functools.partial(blocked, precision=precision, rows=cpu_rows),
+            cuda=functools.partial(blocked, precision=precision, rows=gpu_rows),
             default=functools.partial(grouped, precision=precision))
+
+
+def rows_per_block(pairs: int, num_experts: int, blocks_per_expert: int,
+                   max_rows: int | None) -> int:
+    """A power of two >= the mean expert's pairs / blocks_per_expert, at least 8 and at most
+    max_rows (None: no cap)."""
+    target = -(-pairs // (num_experts * blocks_per_expert))
+    rows = max(8, 1 << (target - 1).bit_length())
+    return rows if max_rows is None else min(max_rows, rows)
 
 
 def _sorted_pairs(top_experts: jax.Array, num_experts: int):
@@ -48,8 +73,8 @@ def grouped(flat, experts, top_experts, top_probs, precision):
     return jnp.zeros_like(flat).at[token_of_pair].add(ys)
 
 
-def blocked(flat, experts, top_experts, top_probs, precision):
-    """Each expert's sorted pairs padded to whole blocks of R rows, so every block has one
+def blocked(flat, experts, top_experts, top_probs, precision, rows):
+    """Each expert's sorted pairs padded to whole blocks of `rows` (R), so every block has one
     expert, and one batched matmul per projection over the C blocks, each with its expert's
     weights gathered: static shapes for any routing with C = ceil(N*k / R) + E - 1. Padding rows
     read a zero row, are weighted 0 and dropped when the outputs are added back to their tokens.
@@ -63,8 +88,6 @@ def blocked(flat, experts, top_experts, top_probs, precision):
     gate_w, up_w, down_w = experts
     num_experts, top_k = gate_w.shape[0], top_experts.shape[-1]
     pairs = top_experts.size
-    mean_group = -(-pairs // num_experts)
-    rows = min(_MAX_BLOCK_ROWS, max(8, 1 << (mean_group - 1).bit_length()))  # a power of two
     num_blocks = -(-pairs // rows) + num_experts - 1
     order, expert_of_sorted, sizes = _sorted_pairs(top_experts, num_experts)
     rank = jnp.arange(pairs) - (jnp.cumsum(sizes) - sizes)[expert_of_sorted]

@@ -1,9 +1,10 @@
-"""The CPU expert path (`moe_experts.blocked`) against the ragged_dot one (`grouped`), and the
-SwiGLU both use.
+"""The blocked expert path (`moe_experts.blocked`, CPU and CUDA) against the ragged_dot one
+(`grouped`, TPU and ROCm), which backend gets which, and the SwiGLU both use.
 
 HF parity of whole MoE models runs through the CPU path in test_models_parity.py; this pins the
 two dropless implementations to each other, values and gradients, on routings that stress the
-block padding: empty experts, every pair on one expert, fewer pairs than experts.
+block padding (empty experts, every pair on one expert, fewer pairs than experts) at the CPU's
+and the GPU's block sizes.
 """
 
 import functools
@@ -25,10 +26,12 @@ def _objective(experts_fn, flat, experts, router_logits, top_k):
     return jnp.sum(y * jnp.cos(jnp.arange(y.size, dtype=y.dtype).reshape(y.shape)))
 
 
+@pytest.mark.parametrize("blocks_per_expert,max_rows", [(1, 128), (4, None)], ids=["cpu", "gpu"])
 @pytest.mark.parametrize("tokens,num_experts,top_k,routing", [
         (300, 4, 2, "random"), (1024, 8, 2, "random"), (3, 16, 4, "random"),
         (40, 8, 1, "one_expert"), (40, 8, 2, "two_experts")])
-def test_blocked_experts_match_grouped(tokens, num_experts, top_k, routing):
+def test_blocked_experts_match_grouped(tokens, num_experts, top_k, routing, blocks_per_expert,
+                                       max_rows):
     d, f = 16, 8
     keys = jax.random.split(jax.random.key(tokens), 5)
     flat = jax.random.normal(keys[0], (tokens, d))
@@ -38,13 +41,48 @@ def test_blocked_experts_match_grouped(tokens, num_experts, top_k, routing):
     router_logits = jax.random.normal(keys[4], (tokens, num_experts))
     if routing != "random":  # experts 0 (and 1) get every token; the rest stay empty
         router_logits = router_logits + 100.0 * (jnp.arange(num_experts) < top_k)
+    rows = moe_experts.rows_per_block(tokens * top_k, num_experts, blocks_per_expert, max_rows)
+    blocked = functools.partial(moe_experts.blocked, rows=rows)
     results = [
             jax.jit(jax.value_and_grad(functools.partial(_objective, fn), argnums=(0, 1, 2)),
                     static_argnums=3)(flat, experts, router_logits, top_k)
-            for fn in (moe_experts.grouped, moe_experts.blocked)]
+            for fn in (moe_experts.grouped, blocked)]
     for grouped, blocked in zip(*map(jax.tree.leaves, results)):
         grouped, blocked = np.asarray(grouped), np.asarray(blocked)
         np.testing.assert_allclose(blocked, grouped, atol=1e-5 * np.abs(grouped).max())
+
+
+@pytest.mark.parametrize("platform,ragged", [("cpu", False), ("cuda", False), ("rocm", True),
+                                             ("tpu", True)])
+def test_ragged_dot_only_where_xla_groups_it(platform, ragged):
+    """XLA:CPU and XLA's CUDA pipeline expand ragged_dot to every expert over every row, so those
+    two must lower the blocked path, forward and backward; lowered from this CPU host."""
+    tokens, d, f, num_experts, top_k = 64, 16, 8, 4, 2
+    experts = (jnp.ones((num_experts, d, f)), jnp.ones((num_experts, d, f)),
+               jnp.ones((num_experts, f, d)))
+    top_experts = jnp.zeros((tokens, top_k), jnp.int32)
+    top_probs = jnp.full((tokens, top_k), 0.5)
+
+    def loss(flat, experts):
+        return jnp.sum(moe_experts.apply_experts(flat, experts, top_experts, top_probs, None))
+
+    step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    text = step.trace(jnp.ones((tokens, d)), experts).lower(
+            lowering_platforms=(platform,)).as_text()
+    assert ("ragged_dot" in text) == ragged
+    assert ("dot_general" in text) != ragged
+
+
+def test_gpu_blocks_bound_padding_and_gathered_weights():
+    """At the GPU's block size a layer computes at most ~1.5x its pairs' rows and gathers at most
+    ~5x the expert weights, from tiny batches up to Qwen3-30B-A3B's (128 experts, top-8)."""
+    for num_experts, top_k in [(8, 2), (128, 8)]:
+        for tokens in [512, 4096, 16384, 65536, 1 << 20]:
+            pairs = tokens * top_k
+            rows = moe_experts.rows_per_block(pairs, num_experts, 4, None)
+            blocks = -(-pairs // rows) + num_experts - 1
+            assert (num_experts - 1) * rows <= pairs / 2 or rows == 8, (tokens, rows)
+            assert blocks <= 5 * num_experts, (tokens, rows, blocks)
 
 
 def test_swiglu_backward_equals_autodiff():
