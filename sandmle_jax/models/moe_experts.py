@@ -5,14 +5,15 @@ Both implementations take flat (N, D) tokens, experts (gate (E, D, F), up (E, D,
 (E, F, D)), the router's top_experts and top_probs (N, k), and return the weighted sum (N, D)
 per token; `apply_experts` picks by backend at lowering time.
 
-  blocked   CPU and CUDA GPUs: pairs in expert-aligned blocks, one batched matmul per projection.
-  grouped   TPU and ROCm: pairs sorted by expert, `jax.lax.ragged_dot` grouped GEMMs.
+  blocked   CPU and GPUs: pairs in expert-aligned blocks, one batched matmul per projection.
+  grouped   TPU: pairs sorted by expert, `jax.lax.ragged_dot` grouped GEMMs.
 
-Why not ragged_dot everywhere: XLA:CPU lowers it to every expert over every row, and XLA's CUDA
-pipeline (`RaggedDotRewriter`, jaxlib 0.10) expands it into a dense dot over every expert under
-a group mask: E times the FLOPs and an E-times temporary, both operands expanded for the weight
-gradient (its cuDNN grouped GEMM needs an experimental flag and cuDNN >= 9.22, and covers the
-forward only). For Qwen3-30B-A3B (128 experts) that is 128x the expert work.
+Why not ragged_dot everywhere: XLA:CPU lowers it to every expert over every row, and XLA's GPU
+pipeline (`RaggedDotRewriter`) expands it into a dense dot over every expert under a group
+mask: E times the FLOPs and an E-times temporary, both operands expanded for the weight
+gradient. Its exceptions need flags: cuDNN's grouped GEMM (`xla_gpu_experimental_use_ragged_dot_
+fusion`, cuDNN >= 9.22, forward only) and, on ROCm, hipBLASLt's (with cuBLASLt enabled). For
+Qwen3-30B-A3B (128 experts) the expansion is 128x the expert work.
 """
 
 import functools
@@ -24,7 +25,7 @@ from sandmle_jax.models.swiglu import swiglu
 
 # Rows per block = the mean expert's pairs / blocks per expert, as a power of two.
 # CPU: one block per expert, at most 128 rows (measured: fuller matmuls beat less padding, as
-# XLA:CPU packs each block's weights). CUDA: about four per expert at any batch size, so padding
+# XLA:CPU packs each block's weights). GPU: about four per expert at any batch size, so padding
 # averages 1/8-1/4 of the pairs (worst 1/4-1/2) and the gathered block weights stay within ~5x
 # the expert weights.
 _CPU_BLOCKS_PER_EXPERT, _CPU_MAX_ROWS = 1, 128
@@ -39,6 +40,7 @@ def apply_experts(flat, experts, top_experts, top_probs, precision):
             flat, experts, top_experts, top_probs,
             cpu=functools.partial(blocked, precision=precision, rows=cpu_rows),
             cuda=functools.partial(blocked, precision=precision, rows=gpu_rows),
+            rocm=functools.partial(blocked, precision=precision, rows=gpu_rows),
             default=functools.partial(grouped, precision=precision))
 
 

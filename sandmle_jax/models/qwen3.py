@@ -305,8 +305,8 @@ class MoE(nnx.Module):
     """HF `mlp` (Qwen3MoeSparseMoeBlock): fp32 softmax router, top-k, dropless experts.
 
     No token is ever dropped, exactly like HF: `moe_experts.apply_experts` runs every routed
-    pair (expert-aligned blocks of static shape on CPU and CUDA GPUs, ragged_dot grouped matmuls
-    on TPU and ROCm).
+    pair (expert-aligned blocks of static shape on CPU and GPUs, ragged_dot grouped matmuls on
+    TPU).
     """
 
     def __init__(self, config: Qwen3Config, *, rngs: nnx.Rngs, param_dtype, dtype, precision):
