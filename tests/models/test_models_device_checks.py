@@ -17,10 +17,13 @@ _TINY = {
         "benchmarks/models_mfu.py": ["--smoke"],
         "benchmarks/head_logprobs_memory.py": ["--batch=2", "--seq=64", "--hidden=32",
                                                "--vocab=512", "--chunks=32"],
+        "benchmarks/moe_layer.py": ["--tokens=64", "--hidden=32", "--intermediate=16",
+                                    "--experts=8", "--top_k=2", "--steps=2"],
 }
 _EXPECTED = {
         "benchmarks/models_mfu.py": r"MFU: n/a .* on cpu",
         "benchmarks/head_logprobs_memory.py": r"\| whole logits \(baseline\) \|",
+        "benchmarks/moe_layer.py": r"\| blocked, 4 per expert \| 8 \| [\d.]+ \|",
 }
 
 
@@ -41,7 +44,7 @@ def _benchmark_commands() -> list[tuple[str, list[str]]]:
 def test_device_script_is_valid_bash_and_names_only_known_benchmarks():
     subprocess.run(["bash", "-n", str(_SCRIPT)], check=True)
     commands = _benchmark_commands()
-    assert len(commands) >= 4, commands
+    assert len(commands) >= 5, commands
     assert {script for script, _ in commands} <= set(_TINY), commands
 
 
