@@ -11,9 +11,9 @@ per token; `apply_experts` picks by backend at lowering time.
 Why not ragged_dot everywhere: XLA:CPU lowers it to every expert over every row, and XLA's GPU
 pipeline (`RaggedDotRewriter`) expands it into a dense dot over every expert under a group
 mask: E times the FLOPs and an E-times temporary, both operands expanded for the weight
-gradient. Its exceptions need flags: cuDNN's grouped GEMM (`xla_gpu_experimental_use_ragged_dot_
-fusion`, cuDNN >= 9.22, forward only) and, on ROCm, hipBLASLt's (with cuBLASLt enabled). For
-Qwen3-30B-A3B (128 experts) the expansion is 128x the expert work.
+gradient. Its exceptions need flags: cuDNN's grouped GEMM (forward only, cuDNN >= 9.22,
+`--xla_gpu_experimental_use_ragged_dot_fusion`) and, on ROCm, hipBLASLt's (with cuBLASLt
+enabled). For Qwen3-30B-A3B (128 experts) the expansion is 128x the expert work.
 """
 
 import functools
