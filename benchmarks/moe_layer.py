@@ -1,9 +1,11 @@
-"""One MoE expert layer, forward + backward: the blocked experts at several block sizes vs
-`jax.lax.ragged_dot` (the `grouped` path), on whatever device JAX sees.
+"""One MoE expert layer, forward + backward (training) or forward only (decoding): the blocked
+experts at several block sizes vs `jax.lax.ragged_dot` (the `grouped` path), on whatever device
+JAX sees.
 
     python benchmarks/moe_layer.py          # CPU-sized: 1,024 tokens, top-2 of 8 experts
     python benchmarks/moe_layer.py --tokens=8192 --hidden=2048 --intermediate=768 \
         --experts=128 --top_k=8 --dtype=bfloat16                # a Qwen3-30B-A3B layer, GPU
+    python benchmarks/moe_layer.py --tokens=64 ... --forward_only   # a decode step's layer
 
 `moe_experts.apply_experts` runs `blocked` on CPU and GPUs because XLA there expands ragged_dot
 to every expert over every row; this measures what that choice and the block size cost: the
@@ -11,7 +13,10 @@ CPU's block size (one block per expert, at most 128 rows) and, for each --blocks
 `moe_experts.rows_per_block(pairs, experts, B, None)` (GPUs use B = 4). Variants alternate step
 by step; medians are compared against the ragged_dot baseline (a variant that fails, e.g. out
 of memory, is reported and skipped). TFLOP/s counts only the routed pairs' work:
-3 projections x 2 x pairs x hidden x intermediate x 3 (forward + backward).
+3 projections x 2 x pairs x hidden x intermediate, x 3 with the backward. With few pairs per
+expert (decoding) the blocked path still gathers one block of weights per active expert, while
+ragged_dot's E-times expansion costs little next to reading the weights: the regime where
+ragged_dot may win.
 """
 
 import functools
@@ -34,6 +39,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Params 
 _BLOCKS = flags.DEFINE_list("blocks_per_expert", ["2", "4", "8"],
                             "Blocked variants to time, uncapped (GPUs use 4).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per variant, after one warm-up.")
+_FORWARD_ONLY = flags.DEFINE_bool("forward_only", False, "Time the forward pass alone.")
 
 
 def _inputs():
@@ -49,10 +55,13 @@ def _inputs():
 
 
 def _step(experts_fn, top_experts, top_probs):
+    def forward(flat, experts):
+        return experts_fn(flat, experts, top_experts, top_probs, None)
+
     def loss(flat, experts):
-        y = experts_fn(flat, experts, top_experts, top_probs, None)
-        return jnp.sum(y.astype(jnp.float32) ** 2)
-    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        return jnp.sum(forward(flat, experts).astype(jnp.float32) ** 2)
+
+    return jax.jit(forward if _FORWARD_ONLY.value else jax.value_and_grad(loss, argnums=(0, 1)))
 
 
 def main(argv):
@@ -82,11 +91,12 @@ def main(argv):
             start = time.perf_counter()
             jax.block_until_ready(step(flat, experts))
             times[name].append(time.perf_counter() - start)
-    flops = 3 * 2 * pairs * _HIDDEN.value * _INTERMEDIATE.value * 3
+    flops = 3 * 2 * pairs * _HIDDEN.value * _INTERMEDIATE.value * (1 if _FORWARD_ONLY.value else 3)
+    passes = "forward" if _FORWARD_ONLY.value else "forward + backward"
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({device.platform}); {_TOKENS.value} tokens, top-"
           f"{_TOP_K.value} of {num_experts} experts, D {_HIDDEN.value}, F "
-          f"{_INTERMEDIATE.value}, {_DTYPE.value}; forward + backward of one layer's experts")
+          f"{_INTERMEDIATE.value}, {_DTYPE.value}; {passes} of one layer's experts")
     print("| variant | rows per block | ms | TFLOP/s (routed pairs) | speed vs ragged_dot |")
     print("|---|---|---|---|---|")
     baseline = np.median(times["ragged_dot (grouped)"]) if "ragged_dot (grouped)" in times else None
