@@ -3,7 +3,8 @@ SwiGLU, exactly like HF's per-expert loop, with static shapes for XLA.
 
 Both implementations take flat (N, D) tokens, experts (gate (E, D, F), up (E, D, F), down
 (E, F, D)), the router's top_experts and top_probs (N, k), and return the weighted sum (N, D)
-per token; `apply_experts` picks by backend at lowering time.
+per token; `apply_experts` picks by backend at lowering time and, under a mesh, runs them on
+each batch shard's own tokens.
 
   blocked   CPU and GPUs: pairs in expert-aligned blocks, one batched matmul per projection.
   grouped   TPU: pairs sorted by expert, `jax.lax.ragged_dot` grouped GEMMs.
@@ -20,8 +21,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
 from sandmle_jax.models.swiglu import swiglu
+from sandmle_jax.parallel import rules as sharding_rules
 
 # Rows per block = the mean expert's pairs / blocks per expert, as a power of two.
 # CPU: one block per expert, at most 128 rows (measured: fuller matmuls beat less padding, as
@@ -33,6 +36,46 @@ _GPU_BLOCKS_PER_EXPERT, _GPU_MAX_ROWS = 4, None
 
 
 def apply_experts(flat, experts, top_experts, top_probs, precision):
+    """The experts for flat tokens, each batch shard on its own tokens under `use_mesh_rules`.
+
+    Left to XLA's partitioner, the global sort of the pairs replicates them, and every device
+    computed every token's experts (8 fake devices, data-parallel: each ran all 71 blocks of the
+    8,192 pairs instead of its 1,024 pairs' 15). So under a mesh this is a shard_map over the
+    batch axes: each shard routes its own tokens against the experts' weights gathered over
+    every other axis but the MLP one ("moe_mlp", e.g. tensor), whose partial outputs are summed.
+    The weights' gradients are summed over the batch shards by shard_map's transpose.
+    """
+    active = sharding_rules.active_mesh_rules()
+    if active is None:
+        return _apply_experts_here(flat, experts, top_experts, top_probs, precision)
+    mesh, rules = active
+    tokens = sharding_rules.partition_spec(("activation_batch", None), flat.shape, mesh, rules)
+    batch_axes = set(_axes(tokens[0]))
+    gate_spec = sharding_rules.partition_spec((None, None, "moe_mlp"), experts[0].shape, mesh,
+                                              rules)
+    mlp_axes = tuple(axis for axis in _axes(gate_spec[2]) if axis not in batch_axes)
+    mlp = mlp_axes or None
+    in_proj, out_proj = P(None, None, mlp), P(None, mlp, None)
+
+    def shard(flat, gate_w, up_w, down_w, top_experts, top_probs):
+        y = _apply_experts_here(flat, (gate_w, up_w, down_w), top_experts, top_probs, precision)
+        return jax.lax.psum(y, mlp_axes) if mlp_axes else y
+
+    token_spec = P(tokens[0], None)
+    return jax.shard_map(shard, mesh=mesh, out_specs=token_spec, in_specs=(
+            token_spec, in_proj, in_proj, out_proj, token_spec, token_spec))(
+            flat, *experts, top_experts, top_probs)
+
+
+def _axes(entry) -> tuple[str, ...]:
+    """The mesh axes of one PartitionSpec entry."""
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
+def _apply_experts_here(flat, experts, top_experts, top_probs, precision):
+    """The backend's implementation on the tokens and weights this device holds."""
     pairs, num_experts = top_experts.size, experts[0].shape[0]
     cpu_rows = rows_per_block(pairs, num_experts, _CPU_BLOCKS_PER_EXPERT, _CPU_MAX_ROWS)
     gpu_rows = rows_per_block(pairs, num_experts, _GPU_BLOCKS_PER_EXPERT, _GPU_MAX_ROWS)

@@ -126,9 +126,14 @@ def use_mesh_rules(mesh: jax.sharding.Mesh, rules: Rules = DEFAULT_RULES) -> Ite
         _active.value = previous
 
 
+def active_mesh_rules() -> tuple[jax.sharding.Mesh, Rules] | None:
+    """The (mesh, rules) of the enclosing use_mesh_rules, or None outside it."""
+    return getattr(_active, "value", None)
+
+
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     """Sharding constraint on an activation by logical names (identity outside use_mesh_rules)."""
-    active = getattr(_active, "value", None)
+    active = active_mesh_rules()
     if active is None:
         return x
     mesh, rules = active

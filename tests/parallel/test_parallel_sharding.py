@@ -80,7 +80,53 @@ def _worker() -> dict:
                                       for _, r in ref_grads),
                     "sharded_devices": len(layer.self_attn.q_proj[...].sharding.device_set),
                     "shard_shapes": shard_shapes}
+    for mesh_name, axes in MESHES.items():
+        results[f"experts/{mesh_name}"] = _experts_per_device(mesh_lib.make_mesh(
+                mesh_lib.MeshConfig(**axes)))
     return results
+
+
+def _experts_per_device(mesh) -> dict:
+    """One expert layer's forward and backward on 4,096 tokens (top-2 of 8) under the mesh: the
+    error against one device and the (blocks, rows, width) of each device's expert matmuls."""
+    import re
+
+    import jax
+    import jax.numpy as jnp
+
+    from sandmle_jax.models import moe_experts
+    from sandmle_jax.parallel import rules
+
+    tokens, d, f, num_experts, top_k = 4096, 64, 32, 8, 2
+    keys = jax.random.split(jax.random.key(0), 5)
+    flat = jax.random.normal(keys[0], (tokens, d))
+    experts = tuple(0.1 * jax.random.normal(key, shape) for key, shape in zip(
+            keys[1:4], [(num_experts, d, f), (num_experts, d, f), (num_experts, f, d)]))
+    top_probs, top_experts = jax.lax.top_k(
+            jax.nn.softmax(jax.random.normal(keys[4], (tokens, num_experts))), top_k)
+    weights = jnp.cos(jnp.arange(tokens * d, dtype=jnp.float32)).reshape(tokens, d)
+
+    def loss(flat, experts, top_experts, top_probs):
+        y = moe_experts.apply_experts(flat, experts, top_experts, top_probs, None)
+        return jnp.sum(y * weights)
+
+    step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 3)))
+    reference = step(flat, experts, top_experts, top_probs)
+    by_token = lambda x: jax.device_put(x, rules.named_sharding(
+            ("activation_batch", None), x.shape, mesh))
+    experts = tuple(jax.device_put(w, rules.named_sharding(names, w.shape, mesh)) for w, names in
+                    zip(experts, [("exp", "embed", "moe_mlp"), ("exp", "embed", "moe_mlp"),
+                                  ("exp", "moe_mlp", "embed")]))
+    args = (by_token(flat), experts, by_token(top_experts), by_token(top_probs))
+    with rules.use_mesh_rules(mesh):
+        hlo = step.lower(*args).compile().as_text()
+        sharded = step(*args)
+    error = max(float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+                for a, b in zip(jax.tree.leaves(sharded), jax.tree.leaves(reference)))
+    matmuls = {tuple(map(int, shape.split(","))) for shape in re.findall(
+            r"= f32\[(\d+,\d+,\d+)\]\{[\d,]+\} (?:dot|fusion)\(", hlo)}
+    return {"relative_error": error, "pairs": tokens * top_k, "experts": num_experts,
+            "expert_width": f, "block_matmuls": sorted(matmuls)}
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +148,25 @@ def test_sharded_forward_and_grads_equal_single_device(results, model_name, mesh
     assert r["logits_err"] < 1e-5
     assert abs(r["loss"] - r["ref_loss"]) < 1e-5 * abs(r["ref_loss"])
     assert r["grad_err"] < 1e-5 * r["grad_scale"]
+
+
+@pytest.mark.parametrize("mesh_name", sorted(MESHES))
+def test_each_device_computes_only_its_own_tokens_experts(results, mesh_name):
+    """The experts run per batch shard (moe_experts.apply_experts' shard_map): a device's block
+    matmuls hold its shard's pairs, not all of them, and the tensor axis splits their width."""
+    r = results[f"experts/{mesh_name}"]
+    assert r["relative_error"] < 1e-5
+    mesh = MESHES[mesh_name]
+    batch_shards = mesh["data"] * mesh["fsdp"] * mesh["expert"]
+    # Token-side matmuls (blocks, rows, hidden or width) of this device: every routed pair of
+    # the shard plus at most a block of padding per expert.
+    rows = {blocks * rows for blocks, rows, _ in r["block_matmuls"]}
+    largest = max(rows)
+    assert largest < r["pairs"], r["block_matmuls"]  # not the global set of pairs
+    assert largest >= r["pairs"] // batch_shards
+    widths = {width for *_, width in r["block_matmuls"]}
+    assert r["expert_width"] // mesh["tensor"] in widths
+    assert (r["expert_width"] in widths) == (mesh["tensor"] == 1)
 
 
 def test_parameters_follow_the_rules_table(results):
