@@ -50,10 +50,11 @@ def apply_experts(flat, experts, top_experts, top_probs, precision):
         return _apply_experts_here(flat, experts, top_experts, top_probs, precision)
     mesh, rules = active
     tokens = sharding_rules.partition_spec(("activation_batch", None), flat.shape, mesh, rules)
-    batch_axes = set(_axes(tokens[0]))
+    batch_axes = set(sharding_rules.mesh_axes_of(tokens[0]))
     gate_spec = sharding_rules.partition_spec((None, None, "moe_mlp"), experts[0].shape, mesh,
                                               rules)
-    mlp_axes = tuple(axis for axis in _axes(gate_spec[2]) if axis not in batch_axes)
+    mlp_axes = tuple(axis for axis in sharding_rules.mesh_axes_of(gate_spec[2])
+                     if axis not in batch_axes)
     mlp = mlp_axes or None
     in_proj, out_proj = P(None, None, mlp), P(None, mlp, None)
 
@@ -65,13 +66,6 @@ def apply_experts(flat, experts, top_experts, top_probs, precision):
     return jax.shard_map(shard, mesh=mesh, out_specs=token_spec, in_specs=(
             token_spec, in_proj, in_proj, out_proj, token_spec, token_spec))(
             flat, *experts, top_experts, top_probs)
-
-
-def _axes(entry) -> tuple[str, ...]:
-    """The mesh axes of one PartitionSpec entry."""
-    if entry is None:
-        return ()
-    return (entry,) if isinstance(entry, str) else tuple(entry)
 
 
 def _apply_experts_here(flat, experts, top_experts, top_probs, precision):

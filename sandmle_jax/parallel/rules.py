@@ -48,14 +48,19 @@ DEFAULT_RULES: Rules = (
 )
 
 
+def mesh_axes_of(entry: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The mesh axes of a rule's value or a PartitionSpec entry (an axis, a tuple, or None)."""
+    if entry is None:
+        return ()
+    return (entry,) if isinstance(entry, str) else tuple(entry)
+
+
 def _lookup(rules: Rules, name: str | None) -> tuple[str, ...]:
     if name is None:
         return ()
     for logical, mesh_axes in rules:
         if logical == name:
-            if mesh_axes is None:
-                return ()
-            return (mesh_axes,) if isinstance(mesh_axes, str) else tuple(mesh_axes)
+            return mesh_axes_of(mesh_axes)
     raise KeyError(f"logical axis {name!r} has no rule; add it to the rules table "
                    f"(known: {[logical for logical, _ in rules]})")
 

@@ -22,6 +22,12 @@ from sandmle_jax.models.swiglu import swiglu
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
+def _random_experts(keys, num_experts, d, f):
+    """(gate (E, D, F), up (E, D, F), down (E, F, D)), one key each."""
+    shapes = [(num_experts, d, f), (num_experts, d, f), (num_experts, f, d)]
+    return tuple(jax.random.normal(key, shape) for key, shape in zip(keys, shapes))
+
+
 def _objective(experts_fn, flat, experts, router_logits, top_k):
     probs, top_experts = jax.lax.top_k(jax.nn.softmax(router_logits), top_k)
     y = experts_fn(flat, experts, top_experts, probs, precision=_HIGHEST)
@@ -37,9 +43,7 @@ def test_blocked_experts_match_grouped(tokens, num_experts, top_k, routing, bloc
     d, f = 16, 8
     keys = jax.random.split(jax.random.key(tokens), 5)
     flat = jax.random.normal(keys[0], (tokens, d))
-    experts = (jax.random.normal(keys[1], (num_experts, d, f)),
-               jax.random.normal(keys[2], (num_experts, d, f)),
-               jax.random.normal(keys[3], (num_experts, f, d)))
+    experts = _random_experts(keys[1:4], num_experts, d, f)
     router_logits = jax.random.normal(keys[4], (tokens, num_experts))
     if routing != "random":  # experts 0 (and 1) get every token; the rest stay empty
         router_logits = router_logits + 100.0 * (jnp.arange(num_experts) < top_k)
@@ -80,9 +84,7 @@ def test_blocked_experts_keep_no_gathered_weights_for_the_backward(capsys):
     the backward pass gathers them again instead of saving them from the forward pass."""
     tokens, d, f, num_experts, top_k = 256, 16, 8, 4, 2
     keys = jax.random.split(jax.random.key(0), 5)
-    experts = (jax.random.normal(keys[0], (num_experts, d, f)),
-               jax.random.normal(keys[1], (num_experts, d, f)),
-               jax.random.normal(keys[2], (num_experts, f, d)))
+    experts = _random_experts(keys[:3], num_experts, d, f)
     probs, top_experts = jax.lax.top_k(
             jax.nn.softmax(jax.random.normal(keys[3], (tokens, num_experts))), top_k)
     blocked = functools.partial(moe_experts.blocked, rows=16, precision=None)
