@@ -176,8 +176,12 @@ def interpreter_roots(interpreter: str) -> tuple[str, ...]:
     code = ("import json, os, sys; real = os.path.realpath(sys.executable); print(json.dumps(["
             "sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,"
             " os.path.dirname(os.path.dirname(real))]))")
-    proc = subprocess.run([interpreter, "-I", "-c", code], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run([interpreter, "-I", "-c", code], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+    except OSError as e:
+        raise RuntimeError(f"interpreter {interpreter} cannot be started ({e.strerror}); pass "
+                           "a working Python as interpreter=...") from None
     if proc.returncode != 0:
         raise RuntimeError(f"interpreter {interpreter} does not run: {proc.stderr.strip()[-300:]}; "
                            f"pass a working Python as interpreter=...")

@@ -6,6 +6,7 @@ travel over the HTTP service and into trajectory logs.
 
 import dataclasses
 import enum
+import os
 from typing import Any
 
 
@@ -68,6 +69,8 @@ class ExecRequest:
     `workdir` is the writable workspace (the process's cwd); `readonly_mounts` are host
     directories the program may read (the task's public/ dir); nothing else of the host's
     data is visible under the bwrap backend. `env` adds variables to a cleared environment.
+    Paths must be absolute: the program runs in another working directory (and, behind the
+    HTTP service, in another process), where a relative path names another place.
     """
 
     workdir: str
@@ -82,6 +85,12 @@ class ExecRequest:
             raise ValueError("ExecRequest needs exactly one of argv=(...) or code='...'")
         object.__setattr__(self, "argv", tuple(self.argv))
         object.__setattr__(self, "readonly_mounts", tuple(self.readonly_mounts))
+        for what, path in (("workdir", self.workdir),
+                           *(("readonly_mounts", p) for p in self.readonly_mounts)):
+            if not os.path.isabs(path):
+                raise ValueError(f"ExecRequest.{what} {path!r} is relative; pass an absolute path "
+                                 f"(e.g. os.path.abspath({path!r})): the program runs in another "
+                                 "working directory")
         env = self.env.items() if isinstance(self.env, dict) else self.env
         object.__setattr__(self, "env", tuple((str(k), str(v)) for k, v in env))
         if isinstance(self.limits, dict):

@@ -75,10 +75,10 @@ def sandbox_env(setup: Setup, req: ExecRequest) -> dict[str, str]:
 
 
 def _check_request(req: ExecRequest) -> None:
-    for path in (req.workdir, *req.readonly_mounts):
-        if not os.path.isabs(path) or not os.path.isdir(path):
-            raise ValueError(f"{path!r} is not an absolute path to an existing directory; "
-                             f"workdir and readonly_mounts must be such directories")
+    for path in (req.workdir, *req.readonly_mounts):  # ExecRequest refused relative paths
+        if not os.path.isdir(path):
+            raise ValueError(f"{path!r} is not an existing directory; workdir and "
+                             "readonly_mounts must be such directories")
 
 
 def _workspace_has_quota(workdir: str, limit: int) -> bool:

@@ -35,9 +35,13 @@ class Sandbox:
         stale = cgroups.remove_stale(controllers)
         if stale:
             log.warning("sandbox_runner: removed %d groups left by dead runners", len(stale))
-        self.setup = executor.Setup(
-            backend=chosen, controllers=controllers, interpreter=interpreter,
-            interpreter_roots=backends.interpreter_roots(interpreter), euid=os.geteuid())
+        try:
+            roots = backends.interpreter_roots(interpreter)
+        except RuntimeError as e:
+            raise SandboxUnavailable(str(e)) from None
+        self.setup = executor.Setup(backend=chosen, controllers=controllers,
+                                    interpreter=interpreter, interpreter_roots=roots,
+                                    euid=os.geteuid())
         if chosen.level == Isolation.RLIMITS:
             message = ("sandbox_runner: NO ISOLATION. Agent code runs as this user with only "
                        "resource limits; it can read any file this user can and reach the "

@@ -62,7 +62,8 @@ class Episode:
         if quota not in ("auto", "tmpfs", "poll"):
             raise ValueError(f"quota must be 'auto', 'tmpfs' or 'poll', got {quota!r}")
         self.runner, self.limits = runner, limits
-        remove_stale_workspaces(root or tempfile.gettempdir())
+        root = os.path.abspath(root or tempfile.gettempdir())  # resolved here, in the caller's cwd
+        remove_stale_workspaces(root)
         self.workspace = pathlib.Path(tempfile.mkdtemp(prefix=f"sandbox_runner-ws-{os.getpid()}-",
                                                        dir=root))
         if self.workspace.is_relative_to(self.public_dir):

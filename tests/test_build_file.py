@@ -15,8 +15,9 @@ SOURCE_DIRS = ("sandmle_jax", "sandbox_runner", "launch", "configs")
 
 # Layering from DESIGN.md: a package may import only packages of strictly lower rank.
 RANK = {
+        "sandmle_jax": -1,  # the root modules (errors, paths, dataclass_keys) import no package
         "sandbox_runner": 0,
-        "monitoring": 0,
+        "monitoring": 1,  # the console names sandbox_runner's set-up error
         "tasks": 1,
         "parallel": 1,
         "models": 2,
@@ -69,7 +70,8 @@ def _imported_packages(path: pathlib.Path) -> set[str]:
         for name in names:
             parts = name.split(".")
             if parts[0] == "sandmle_jax" and len(parts) > 1:
-                found.add(parts[1])
+                root_module = (ROOT / "sandmle_jax" / f"{parts[1]}.py").is_file()
+                found.add("sandmle_jax" if root_module else parts[1])
             elif parts[0] in ("sandbox_runner", "launch", "configs"):
                 found.add(parts[0])
     return found

@@ -137,5 +137,6 @@ def new_episode(task: Task, runner, limits: Limits, root: str | os.PathLike | No
     public/ is mounted read-only in the sandbox either way, and the grader never follows links.
     """
     episode = Episode(task.public_dir, runner, limits, root=None if root is None else str(root))
-    os.symlink(task.public_dir, episode.workspace / prompts.DATA_DIR)
+    # The episode's public_dir is absolute: a relative link would resolve inside the workspace.
+    os.symlink(episode.public_dir, episode.workspace / prompts.DATA_DIR)
     return episode

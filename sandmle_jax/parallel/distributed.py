@@ -11,6 +11,8 @@ On CPU, cross-process collectives go over gloo.
 from absl import flags
 import jax
 
+from sandmle_jax.errors import ConfigError
+
 _COORDINATOR = flags.DEFINE_string(
         "dist_coordinator_address", None, "host:port of process 0's coordinator (multi-host runs).")
 _NUM_PROCESSES = flags.DEFINE_integer("dist_num_processes", 1, "Number of processes in the job.")
@@ -29,7 +31,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int = 1,
     if num_processes == 1 and coordinator_address is None:
         return
     if coordinator_address is None or num_processes < 1 or not 0 <= process_id < num_processes:
-        raise ValueError(
+        raise ConfigError(
                 "multi-process run needs a coordinator address and "
                 f"0 <= process_id < num_processes; got coordinator_address="
                 f"{coordinator_address!r}, num_processes={num_processes}, process_id={process_id}")

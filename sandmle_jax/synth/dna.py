@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sandmle_jax import dataclass_keys
+from sandmle_jax.errors import UserError
 from sandmle_jax.synth import domains as domains_lib
 from sandmle_jax.synth.seeds import MODALITIES, TASK_TYPES, Seed
 from sandmle_jax.tasks import metrics as metrics_lib
@@ -37,7 +38,7 @@ RANGES: dict[str, tuple[float, float]] = {
 _INT_KNOBS = ("n_distractors", "cat_cardinality", "interactions", "n_train")
 
 
-class DNAError(ValueError):
+class DNAError(UserError, ValueError):
     """A DNA dict is inconsistent; the message names the field and its allowed range."""
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandmle_jax import dataclass_keys
+from sandmle_jax.errors import UserError
 from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks.task import Task
 
@@ -23,7 +24,7 @@ TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "ordinal", "ra
               "forecasting")
 
 
-class SeedError(ValueError):
+class SeedError(UserError, ValueError):
     """A seed spec is inconsistent; the message names the seed and the field."""
 
 
@@ -82,8 +83,8 @@ def load_seeds() -> dict[str, Seed]:
 def seed_from_task(task: Task, input_shape: Mapping[str, int] | None = None) -> Seed:
     """A seed from a loaded task (e.g. an imported MLE-bench competition): its schema, no story.
 
-    The task's spec must name one of MODALITIES and TASK_TYPES (pass them to
-    `import_competition`) and a registered metric. Label cardinality comes from the answers;
+    The task's spec must name one of MODALITIES and TASK_TYPES (`import_competition` infers
+    them from the data unless given) and a registered metric. Label cardinality comes from the answers;
     the input shape defaults to the public train.csv's column count.
     """
     spec = task.spec

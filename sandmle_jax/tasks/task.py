@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sandmle_jax import dataclass_keys
+from sandmle_jax import dataclass_keys, paths
+from sandmle_jax.errors import UserError
 from sandmle_jax.tasks import metrics as metrics_lib
 
 TASK_JSON = "task.json"
@@ -41,7 +42,7 @@ LEVELS = ("median", "bronze", "silver", "gold")
 _HIDDEN_NAMES = {ANSWERS, "baselines.json", "grader.py", "leaderboard.csv"}
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """A task directory is broken; the message says which file and what is wrong."""
 
 
@@ -193,8 +194,10 @@ def read_csv_strict(path: pathlib.Path, what: str) -> pd.DataFrame:
 
 
 def load_task(root: str | os.PathLike, *, verify_checksums: bool = True) -> Task:
-    """Loads and validates a task directory; raises TaskError naming what is broken and where."""
-    root = pathlib.Path(root)
+    """Loads and validates a task directory; raises TaskError naming what is broken and where.
+
+    The task's root is made absolute: its public/ is handed to programs running elsewhere."""
+    root = paths.absolute(root)
     if not root.is_dir():
         raise TaskError(f"{root}: not a directory")
     spec_path = root / TASK_JSON
@@ -298,7 +301,7 @@ def save_task(out_dir: str | os.PathLike, spec: TaskSpec, public: Mapping[str, C
     (files or directories). Checksums are computed here and stored in task.json; the result is
     loaded back through `load_task`, so an invalid task never lands.
     """
-    out_dir = pathlib.Path(out_dir)
+    out_dir = paths.absolute(out_dir)
     if out_dir.exists():
         raise TaskError(f"{out_dir}: already exists; remove it or choose another directory")
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 
+from sandmle_jax import paths
 from sandmle_jax.tasks.task import TASK_JSON, Task, TaskError, load_task
 
 MANIFEST = "manifest.json"
@@ -22,7 +23,7 @@ def has_manifest(root: str | os.PathLike) -> bool:
 
 def load_task_set(root: str | os.PathLike, split: str | None = None) -> list[Task]:
     """The tasks under `root`, sorted by id; a broken task raises TaskError naming it."""
-    root = pathlib.Path(root)
+    root = paths.absolute(root)
     if (root / TASK_JSON).is_file():
         return [load_task(root)]
     if has_manifest(root):

@@ -102,3 +102,14 @@ def test_seccomp_filter_denies_exactly_the_listed_syscalls(machine):
 
 def test_seccomp_has_no_program_for_unknown_machines():
     assert seccomp.filter_program("riscv64") is None
+
+
+@pytest.mark.parametrize("fields", [{"workdir": "runs/ws"},
+                                    {"workdir": "/ws", "readonly_mounts": ("tasks/t/public",)}])
+def test_relative_paths_are_refused_before_anything_runs(fields):
+    """The program runs in another working directory (and, through the service, in another
+    process): a relative path would name another place there."""
+    with pytest.raises(ValueError, match="is relative; pass an absolute path"):
+        ExecRequest(code="print(1)", **fields)
+    with pytest.raises(ValueError, match="is relative"):
+        ExecRequest.from_dict({"code": "print(1)", "readonly_mounts": [], **fields})
