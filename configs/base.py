@@ -65,6 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.sandbox = ml_collections.ConfigDict(dict(
         workers=16,  # concurrent executions on this host
         min_isolation="bwrap",  # refuse to start with weaker isolation
+        interpreter="",  # the Python that runs agent code; "" = this environment's
         memory_mb=8192, cpus_per_execution=2))
 
     # Length buckets: each compiles once; the last must hold the whole context.

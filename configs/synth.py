@@ -26,6 +26,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.sandbox.workers = 2  # concurrent sandboxed programs = candidates built at once (2 cores)
     config.sandbox.wall_s = 120.0  # per baseline / generated script; micro data needs seconds
     config.sandbox.memory_mb = 2048  # per program tree
+    config.sandbox.interpreter = ""  # the Python that runs the programs; "" = this environment's
+    # Stop when the first this-many candidates all fail with one set-up error (0 = never).
+    config.fail_fast_candidates = 4
 
     config.llm = ml_collections.ConfigDict()
     config.llm.base_url = "http://localhost:30000/v1"  # OpenAI-compatible (SGLang, hosted APIs)

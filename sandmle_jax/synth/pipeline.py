@@ -7,6 +7,13 @@ accepted candidates by index. Finished candidates leave a record in `records/`; 
 them (resumable). Candidates build in `workers` threads that share one sandbox pool; a
 candidate that crashes is recorded as rejected and the run goes on.
 
+Fail fast: a candidate whose baseline programs could not start or read their inputs, or whose
+build raised one of the set-up's errors (`_SETUP_ERRORS`: the sandbox, the disk, the LLM
+endpoint), failed on the set-up rather than on a gate or its own output. Such a record is not final (a rerun
+builds the candidate again), and when the first `fail_fast_candidates` candidates of a run all
+fail with the same such error, the run stops with it (`SetupError`) instead of burning through
+every candidate.
+
 Output: tasks/<task_id>/ (the task store), records/<task_id>.json, manifest.json (kept tasks,
 train/validation split), report.json (yield per gate, diversity counts, timing), logs/.
 """
@@ -15,11 +22,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -28,16 +37,24 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sandbox_runner import Limits, Pool, Sandbox
+from sandbox_runner import Limits, Pool, Sandbox, SandboxUnavailable, backends
+from sandbox_runner.pool import PoolClosed
+from sandmle_jax import paths
+from sandmle_jax.agent.sandbox_check import check_sandbox
+from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.synth import gates as gates_lib
 from sandmle_jax.synth.candidate import Candidate, record
-from sandmle_jax.synth.roles import Roles, Workshop, build_candidate, make_roles
+from sandmle_jax.synth.chat import ChatError
+from sandmle_jax.synth.ladder import shorten_paths
+from sandmle_jax.synth.roles import Roles, Workshop, backend_names, build_candidate, make_roles
 from sandmle_jax.synth.seeds import Seed, load_seeds
 from sandmle_jax.tasks import grading
 from sandmle_jax.tasks.task import Task, TaskError, load_task
 
 MiB = 1 << 20
+# Raised while building a candidate, these blame the set-up, not the candidate.
+_SETUP_ERRORS = (OSError, SetupError, SandboxUnavailable, PoolClosed, ChatError)
 
 
 def select_seeds(ids: str | Sequence[str]) -> list[Seed]:
@@ -47,7 +64,7 @@ def select_seeds(ids: str | Sequence[str]) -> list[Seed]:
     seeds = load_seeds()
     unknown = sorted(set(ids) - set(seeds))
     if unknown:
-        raise KeyError(f"unknown seed ids {unknown}; shipped seeds: {sorted(seeds)}")
+        raise ConfigError(f"seeds: unknown seed ids {unknown}; shipped seeds: {sorted(seeds)}")
     return [seeds[i] for i in (ids or sorted(seeds))]
 
 
@@ -66,16 +83,20 @@ class Generator:
 
     def __init__(self, config: Mapping[str, Any], out_dir: str | os.PathLike,
                  roles: Roles | None = None):
+        validate_config(config)
         self.config = config
-        self.out = pathlib.Path(out_dir)
+        self.out = paths.absolute(out_dir)
         self.tasks_dir, self.records_dir = self.out / "tasks", self.out / "records"
         self.seeds = select_seeds(config["seeds"])
         self.roles = roles or make_roles(config["backend"], config["llm"])
         box = config["sandbox"]
         self.limits = Limits(wall_s=float(box["wall_s"]), memory_bytes=int(box["memory_mb"]) * MiB,
                              cpus=1)
-        self.sandbox = Sandbox(backend=box["backend"])
+        self.sandbox = Sandbox(backend=box["backend"],
+                               interpreter=str(paths.absolute(box["interpreter"] or
+                                                              sys.executable)))
         self.workers = int(box["workers"])
+        self.fail_fast = int(config["fail_fast_candidates"])
 
     def plan(self, index: int) -> tuple[str, Seed, int]:
         seed = self.seeds[index % len(self.seeds)]
@@ -87,6 +108,8 @@ class Generator:
         if not path.is_file():
             return None
         rec = json.loads(path.read_text())
+        if rec.get("infrastructure"):  # failed on the set-up, not on a gate: build it again
+            return None
         if rec["accepted"]:
             try:
                 load_task(self.tasks_dir / task_id)
@@ -103,15 +126,19 @@ class Generator:
             candidate, draft = build_candidate(self.roles, task_id, seed, rng_seed, workshop)
             results = [g.to_dict() for g in gates_lib.verify(candidate, draft)]
             rec = record(candidate, results)
+            rec["infrastructure"] = next((r.infrastructure for r in candidate.ladder.values()
+                                          if r.infrastructure), None)
             if rec["accepted"]:
                 rec["gates"].append(self._publish(candidate, draft))
                 rec["accepted"] = rec["gates"][-1]["passed"]
         except Exception as e:  # one bad candidate never ends the run
+            error = f"{type(e).__name__}: {e}"
             rec = {"task_id": task_id, "seed_id": seed.id, "modality": seed.modality,
                    "task_type": seed.task_type, "metric": seed.metric, "domain": None,
                    "backend": self.roles.backend, "accepted": False, "ladder": {},
-                   "gates": [{"name": "built", "passed": False,
-                              "reason": f"{type(e).__name__}: {e}"}]}
+                   "infrastructure": (shorten_paths(error) if isinstance(e, _SETUP_ERRORS)
+                                      else None),
+                   "gates": [{"name": "built", "passed": False, "reason": error}]}
         finally:
             shutil.rmtree(workshop.scratch / task_id, ignore_errors=True)
         rec["seconds"] = round(time.monotonic() - start, 2)
@@ -139,12 +166,15 @@ class Generator:
         self.records_dir.mkdir(parents=True, exist_ok=True)
         max_candidates = int(num_tasks * float(self.config["max_candidates_factor"]))
         records: dict[int, dict[str, Any]] = {}
+        built_now: list[dict[str, Any]] = []  # this run's records, in the order they finished
         start = time.monotonic()
         writer = MetricsWriter(self.out / "logs")
         scratch = pathlib.Path(tempfile.mkdtemp(prefix=".scratch-", dir=self.out))
         bar = tqdm(total=num_tasks, desc="verified tasks", disable=not progress)
         with Pool(self.sandbox, workers=self.workers, queue_size=8 * self.workers) as pool, \
-                concurrent.futures.ThreadPoolExecutor(self.workers) as executor:
+                concurrent.futures.ThreadPoolExecutor(self.workers) as executor, \
+                _closing(bar, writer, scratch):
+            check_sandbox(pool)
             workshop = Workshop(pool=pool, limits=self.limits, scratch=scratch)
             in_flight: dict[concurrent.futures.Future, int] = {}
             index = built = 0
@@ -169,16 +199,30 @@ class Generator:
                     in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
                     rec = records[in_flight.pop(future)] = future.result()
+                    built_now.append(rec)
                     bar.update(int(rec["accepted"]))
                     minutes = (time.monotonic() - start) / 60
                     writer.write(len(records), {"accepted": accepted(),
                                                 "rejected": len(records) - accepted(),
                                                 "tasks_per_minute": accepted() / max(minutes, 1e-9),
                                                 "candidate_seconds": rec["seconds"]})
-        bar.close()
-        writer.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+                    if len(built_now) == self.fail_fast:
+                        self._stop_if_broken(built_now, executor)
+            if 0 < len(built_now) < self.fail_fast:  # a small run never reached the check
+                self._stop_if_broken(built_now, executor)
         return self._report(records, num_tasks, time.monotonic() - start, built)
+
+    def _stop_if_broken(self, built_now: list[dict[str, Any]],
+                        executor: concurrent.futures.ThreadPoolExecutor) -> None:
+        """Raises SetupError when every candidate built so far failed with one set-up error."""
+        errors = {rec.get("infrastructure") for rec in built_now}
+        if len(errors) != 1 or None in errors:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise SetupError(
+            f"generation stopped: the first {len(built_now)} candidates all failed before any "
+            f"gate could judge them, with {errors.pop()} (the sandbox, its interpreter or "
+            f"libraries, or the paths are broken; records in {self.records_dir})")
 
     def _report(self, records: dict[int, dict[str, Any]], num_tasks: int, wall_s: float,
                 built: int) -> dict[str, Any]:
@@ -220,6 +264,53 @@ class Generator:
         return report
 
 
+@contextlib.contextmanager
+def _closing(bar, writer: MetricsWriter, scratch: pathlib.Path):
+    """The progress bar, the metrics writer and the scratch directory end with the run, however
+    it ends."""
+    try:
+        yield
+    finally:
+        bar.close()
+        writer.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Refuses values the run could only fail on later; ConfigError names the key."""
+    if config["backend"] not in backend_names():
+        raise ConfigError(f"backend {config['backend']!r} unknown; backends: {backend_names()}")
+    select_seeds(config["seeds"])
+    box = config["sandbox"]
+    if box["backend"] != "auto" and box["backend"] not in backends.REGISTRY:
+        raise ConfigError(f"sandbox.backend {box['backend']!r} unknown; use 'auto' or one of "
+                          f"{sorted(backends.REGISTRY)}")
+    for key, value, low in (("num_tasks", config["num_tasks"], 1),
+                            ("max_candidates_factor", config["max_candidates_factor"], 1),
+                            ("sandbox.workers", box["workers"], 1),
+                            ("sandbox.wall_s", box["wall_s"], 1),
+                            ("sandbox.memory_mb", box["memory_mb"], 64),
+                            ("fail_fast_candidates", config["fail_fast_candidates"], 0)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{key} must be a number >= {low}, got {value!r}")
+    if not 0 <= float(config["validation_fraction"]) < 1:
+        raise ConfigError(f"validation_fraction must be in [0, 1), got "
+                          f"{config['validation_fraction']!r}")
+
+
+def most_common_rejection(report: Mapping[str, Any]) -> str | None:
+    """The gate that rejected most candidates first, with one of its reasons (a report.json).
+
+    A candidate's first failed gate is the cause; later ones often only follow from it."""
+    first = [reasons[0] for reasons in report.get("rejections", {}).values() if reasons]
+    if not first:
+        return None
+    gates = collections.Counter(reason.split(":", 1)[0] for reason in first)
+    gate, count = gates.most_common(1)[0]
+    example = next(r for r in first if r.split(":", 1)[0] == gate)
+    return f"{count} of {report['candidates']} candidates: {shorten_paths(example)[:240]}"
+
+
 def assign_split(task_ids: Sequence[str], validation_fraction: float) -> dict[str, str]:
     """Deterministic by id (a hash), at least one validation task when there are two or more."""
     def unit(task_id: str) -> float:
@@ -234,5 +325,7 @@ def assign_split(task_ids: Sequence[str], validation_fraction: float) -> dict[st
 def generate(config: Mapping[str, Any], out_dir: str | os.PathLike, num_tasks: int | None = None,
              progress: bool = True) -> dict[str, Any]:
     """`launch.generate`'s one library call."""
-    count = int(num_tasks if num_tasks is not None else config["num_tasks"])
+    count = num_tasks if num_tasks is not None else config["num_tasks"]
+    if not isinstance(count, int) or count < 1:
+        raise ConfigError(f"num_tasks must be a whole number >= 1, got {count!r}")
     return Generator(config, out_dir).run(count, progress=progress)

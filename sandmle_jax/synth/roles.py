@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from sandbox_runner import Limits, Pool
+from sandmle_jax.errors import ConfigError
 from sandmle_jax.synth.candidate import Candidate
 from sandmle_jax.synth.dna import TaskDNA
 from sandmle_jax.synth.ladder import RungResult
@@ -79,11 +80,16 @@ def register_backend(name: str):
     return decorator
 
 
-def make_roles(name: str, options: Mapping[str, Any]) -> Roles:
-    # Backends register on import; importing here keeps `roles` free of a cycle.
+def backend_names() -> list[str]:
+    """The registered backends. They register on import; importing here keeps `roles` free of
+    a cycle."""
     from sandmle_jax.synth import llm, procedural  # noqa: F401
-    if name not in BACKENDS:
-        raise KeyError(f"unknown synth backend {name!r}; backends: {sorted(BACKENDS)}")
+    return sorted(BACKENDS)
+
+
+def make_roles(name: str, options: Mapping[str, Any]) -> Roles:
+    if name not in backend_names():
+        raise ConfigError(f"backend {name!r} unknown; backends: {backend_names()}")
     return BACKENDS[name](options)
 
 

@@ -1,0 +1,48 @@
+"""Before any episode: one program in the sandbox shows that agent code can run there at all.
+
+It must start under the sandbox's interpreter, import the libraries the prompts promise, read a
+file from a read-only mount (as tasks' data is read) and write into its workspace. A set-up that
+fails this would fail every episode of the run, one by one, for minutes; here it fails in
+seconds with the program's own error.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import tempfile
+
+from sandbox_runner import Episode, Limits
+
+from sandmle_jax.errors import SetupError
+
+PROBE = "probe.csv"
+_PROGRAM = f'''import os
+import numpy, pandas, scipy, sklearn
+with open(os.path.join(os.environ["PUBLIC_DIR"], "{PROBE}")) as f:
+    rows = f.read().split()
+with open("written.txt", "w") as f:
+    f.write(str(len(rows)))
+print("sandbox ok")
+'''
+
+
+def check_sandbox(runner, limits: Limits = Limits(wall_s=120)) -> None:
+    """Runs the probe program through `runner` (a Sandbox or Pool); SetupError saying why not."""
+    with tempfile.TemporaryDirectory(prefix="sandmle-sandbox-check-") as public:
+        (pathlib.Path(public) / PROBE).write_text("a\n1\n2\n")
+        with Episode(public, runner, limits) as episode:
+            try:
+                result = runner.run(episode.request(code=_PROGRAM,
+                                                    env={"PUBLIC_DIR": str(episode.public_dir)}))
+            except Exception as e:  # the sandbox itself refused to run it
+                raise SetupError(f"the sandbox cannot run agent programs: "
+                                 f"{type(e).__name__}: {e}") from None
+            wrote = (episode.workspace / "written.txt").is_file()
+    if result.exit_code != 0 or "sandbox ok" not in result.stdout_tail or not wrote:
+        lines = [line for line in result.stderr_tail.strip().splitlines() if line.strip()]
+        why = lines[-1].strip() if lines else f"exit code {result.exit_code}, no error output"
+        if result.timed_out:
+            why = f"timed out after {result.wall_s:.0f} s"
+        raise SetupError(f"the sandbox cannot run agent programs ({result.isolation} isolation): "
+                         f"{why}; run `python -m sandbox_runner.doctor` to see what this host "
+                         "provides")
