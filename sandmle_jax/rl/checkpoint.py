@@ -12,6 +12,10 @@ Restore order: the state is restored into the abstract target's shardings, then 
 config, all from one step. `restore_latest` walks back from the newest step and skips a step
 that fails to restore (truncated or missing files), warning with the error; an interrupted save
 leaves only an Orbax temporary directory, which is never a step and is cleaned up on start.
+
+`read_only=True` (exports, evaluations of a live run) never creates, saves, deletes or cleans
+up anything: another process may be saving into the directory at that moment, and an Orbax
+temporary directory there is its save in flight.
 """
 
 import dataclasses
@@ -45,7 +49,7 @@ class Checkpointer:
 
     def __init__(self, directory: str | pathlib.Path, *, keep_last: int = 3,
                  best_metric: str | None = None, best_mode: str = "max", keep_best: int = 1,
-                 async_save: bool = True):
+                 async_save: bool = True, read_only: bool = False):
         if keep_last < 1:
             raise ValueError(f"keep_last must be >= 1 (the latest step is needed to resume), "
                              f"got {keep_last}")
@@ -70,13 +74,20 @@ class Checkpointer:
             best_fn=None if best_metric is None else metric_of,
             best_mode=best_mode,
             preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
-            enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
+            enable_async_checkpointing=async_save and not read_only,
+            cleanup_tmp_directories=not read_only, create=not read_only, read_only=read_only,
+            save_interval_steps=0 if read_only else 1)
+        self.read_only = read_only
         self.directory = pathlib.Path(directory).absolute()
+        if read_only and not self.directory.is_dir():
+            raise FileNotFoundError(f"{self.directory}: no such checkpoint directory")
         self._manager = ocp.CheckpointManager(self.directory, item_names=_ITEMS, options=options)
 
     def save(self, step: int, state: Any, *, cursor: dict[str, Any], config: dict[str, Any],
              metrics: dict[str, float] | None = None) -> bool:
         """Start saving `step` (returns at once when async). Metrics feed the best-N policy."""
+        if self.read_only:
+            raise RuntimeError(f"{self.directory} was opened read-only; it cannot be saved to")
         if self.best_metric is not None and (metrics is None or self.best_metric not in metrics):
             raise ValueError(f"best_metric {self.best_metric!r} missing from the metrics of step "
                              f"{step}: pass metrics={{'{self.best_metric}': value}}")

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from sandmle_jax import paths
+from sandmle_jax.errors import ConfigError
 from sandmle_jax.models import hf
 from sandmle_jax.rollout import engine as engine_lib
 
@@ -50,14 +52,17 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, mesh=None, dtype=Non
 
     The base model (structure and tokenizer) is the run's `model.hf_dir`, or the tiny model the
     run built in `<workdir>/base_model` (checkpoints live in `<workdir>/checkpoints/<phase>`).
+    The checkpoint is opened read-only: the run may be saving into it.
     """
     from sandmle_jax.rl import checkpoint  # the learner's checkpoint format
 
-    checkpoint_dir = pathlib.Path(checkpoint_dir)
-    with checkpoint.Checkpointer(checkpoint_dir, async_save=False) as ckpt:
+    checkpoint_dir = paths.absolute(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        raise ConfigError(f"{checkpoint_dir}: no such checkpoint directory")
+    with checkpoint.Checkpointer(checkpoint_dir, read_only=True) as ckpt:
         steps = ckpt.steps()
         if not steps:
-            raise FileNotFoundError(f"{checkpoint_dir} holds no checkpoint step")
+            raise ConfigError(f"{checkpoint_dir} holds no finished checkpoint step")
         restored = ckpt.restore(steps[-1], None)
     base = restored.config["model"]["hf_dir"] or str(checkpoint_dir.parents[1] / "base_model")
     module = hf.load_model(base, mesh=mesh)

@@ -142,3 +142,22 @@ def test_interrupted_save_is_ignored(tmp_path):
         save_steps(ckpt, [2])
         assert ckpt.restore_latest(abstract_like(train_state())).step == 2
     assert not partial.exists()
+
+
+def test_read_only_never_touches_a_save_in_flight(tmp_path):
+    """An export or evaluation reading a live run's checkpoints must not clean up the Orbax
+    temporary directory its save is writing into, nor create anything."""
+    with Checkpointer(tmp_path / "run", keep_last=3) as ckpt:
+        save_steps(ckpt, range(2))
+    in_flight = tmp_path / "run" / "2.orbax-checkpoint-tmp-1234567"
+    (in_flight / "state").mkdir(parents=True)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with Checkpointer(tmp_path / "run", read_only=True) as ckpt:
+        assert ckpt.steps() == [0, 1]
+        assert ckpt.restore_latest(abstract_like(train_state())).step == 1
+        with pytest.raises(RuntimeError, match="read-only"):
+            ckpt.save(2, train_state(), cursor={}, config={})
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    with pytest.raises(FileNotFoundError, match="no such checkpoint directory"):
+        Checkpointer(tmp_path / "nowhere", read_only=True)
+    assert not (tmp_path / "nowhere").exists()
