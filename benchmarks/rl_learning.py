@@ -45,9 +45,9 @@ def chosen_tiers(chat: ChatFormat, trajectory) -> list[str]:
 
 def play(config, model_dir: pathlib.Path, tasks: pathlib.Path, seeds: int, out: pathlib.Path):
     """launch.evaluate's embedded-policy run (report in `out`), plus the tiers chosen."""
-    summary, results = asyncio.run(cli.evaluate(
-        config, tasks=str(tasks), split="validation", policy="embedded",
-        model_dir=str(model_dir), seeds=seeds, out=out))
+    summary, results = asyncio.run(cli.evaluate(config, cli.EvalRequest(
+        tasks=tasks, split="validation", policy="embedded", model_dir=model_dir, seeds=seeds,
+        out=out)))
     chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(model_dir)))
     tiers = collections.Counter(tier for _, t in results for tier in chosen_tiers(chat, t))
     return summary, tiers

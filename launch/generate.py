@@ -2,30 +2,44 @@
 
     python -m launch.generate --config=configs/synth.py --out=DIR [--num_tasks=N]
 
-Prints the yield and diversity report as JSON (also written to DIR/report.json). Rerunning with
-the same DIR resumes: finished candidates are skipped.
+Prints the yield and diversity report as JSON (also written to DIR/report.json); exit status 1
+when fewer tasks than asked were kept, 2 for a bad flag, config or set-up. Rerunning with the
+same DIR resumes: finished candidates are skipped.
 """
 
 import json
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from sandmle_jax import paths
+from sandmle_jax.monitoring import console
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.synth import pipeline
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/synth.py).")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (configs/synth.py).",
+                                          lock_config=True)
 _OUT = flags.DEFINE_string("out", None, "Output directory (the task store).", required=True)
-_NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Verified tasks to keep (overrides config).")
+_NUM_TASKS = flags.DEFINE_integer("num_tasks", None, "Verified tasks to keep (overrides config).",
+                                  lower_bound=1)
 
 
 def main(argv):
     del argv
     host_memory.keep_freed_memory_from_flags()
-    report = pipeline.generate(_CONFIG.value, _OUT.value, num_tasks=_NUM_TASKS.value)
+    out = paths.absolute(_OUT.value)
+    pipeline.validate_config(_CONFIG.value)
+    console.log_to(out / "logs")
+    report = pipeline.generate(_CONFIG.value, out, num_tasks=_NUM_TASKS.value)
     print(json.dumps({k: v for k, v in report.items() if k != "rejections"}, indent=2))
-    return 0 if report["kept"] >= report["requested"] else 1
+    if report["kept"] < report["requested"]:
+        console.stage(f"kept {report['kept']} of {report['requested']} tasks; most common "
+                      f"rejection: {pipeline.most_common_rejection(report)} "
+                      f"(all reasons in {out / 'report.json'})")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    flags.mark_flag_as_required("config")
+    console.run_launcher(main)

@@ -11,10 +11,13 @@ import logging
 import os
 
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 from aiohttp import web
 
+from sandmle_jax import paths
+from sandmle_jax.errors import ConfigError
 from sandmle_jax.models import tokenizer as tokenizer_lib
+from sandmle_jax.monitoring import console
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.server import SGLangServer
@@ -34,7 +37,10 @@ def main(argv):
     del argv
     host_memory.keep_freed_memory_from_flags()
     logging.basicConfig(level=logging.INFO)
-    model_dir = _MODEL_DIR.value
+    model_dir = str(paths.absolute(_MODEL_DIR.value))
+    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+        raise ConfigError(f"--model_dir {model_dir}: no config.json there; name an HF Qwen3 "
+                          "directory")
     tokenizer = None
     if os.path.isfile(os.path.join(model_dir, "tokenizer_config.json")):
         tokenizer = tokenizer_lib.load_tokenizer(model_dir)
@@ -50,4 +56,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    console.run_launcher(main)

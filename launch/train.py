@@ -1,14 +1,16 @@
 """Train an agent: `python -m launch.train --config=configs/tiny_cpu.py --workdir=DIR`.
 
-The workdir holds everything the run writes; the same command resumes an interrupted run.
+The workdir holds everything the run writes; the same command resumes an interrupted run. The
+config is checked before anything is written; the console shows stage lines and the final
+table, the full log is in DIR/logs/.
 """
 
-import json
-
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from sandmle_jax.monitoring.logging_setup import setup_logging
+from sandmle_jax import paths
+from sandmle_jax.eval import report as report_lib
+from sandmle_jax.monitoring import console
 from sandmle_jax.parallel import distributed
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import trainer
@@ -22,16 +24,20 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where the run writes and resume
 def main(argv):
     del argv
     host_memory.keep_freed_memory_from_flags()
+    workdir = paths.absolute(_WORKDIR.value)
+    config = trainer.checked_config(_CONFIG.value)
+    console.log_to(workdir / "logs")
     distributed.initialize_from_flags()
-    setup_logging(_WORKDIR.value)
-    report = trainer.train(_CONFIG.value, _WORKDIR.value)
-    summary = {k: report[k] for k in ("hf_export", "checkpoints", "metrics", "plots") if k in report}
-    for name in ("reference", "before", "after"):
-        if name in report:
-            summary[name] = {k: round(v["mean"], 3) for k, v in report[name]["overall"].items()}
-    print(json.dumps(summary, indent=2))
+    report = trainer.train(config, workdir)
+    rows = {name: report[key] for name, key in (("reference", "reference"), ("SFT", "before"),
+                                                ("GRPO", "after")) if key in report}
+    if rows:
+        console.stage("held-out validation tasks, mean ± SEM:\n" +
+                      report_lib.comparison_table(rows))
+    console.stage(f"outputs in {workdir}: hf_export/ (the policy), checkpoints/, "
+                  "metrics/metrics.jsonl, plots/, report.json, logs/")
 
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("config")
-    app.run(main)
+    console.run_launcher(main)

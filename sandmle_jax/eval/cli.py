@@ -1,70 +1,119 @@
-"""What `launch.evaluate` does: build the chosen policy, play the task set, write the report."""
+"""What `launch.evaluate` does: check the request, build the chosen policy, play the task set,
+write the report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
+import sys
 from collections.abc import Sequence
 
 from sandbox_runner import Isolation, Pool, Sandbox
 
+from sandmle_jax import paths
 from sandmle_jax.agent import loop, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
+from sandmle_jax.agent.sandbox_check import check_sandbox
 from sandmle_jax.agent.trajectory import Trajectory
+from sandmle_jax.errors import ConfigError
 from sandmle_jax.eval import openai_policy, plots, report, runner
 from sandmle_jax.models import small_tokenizer, tokenizer as tokenizer_lib
+from sandmle_jax.monitoring import console
 from sandmle_jax.rollout import factory
 from sandmle_jax.tasks import task_set
 
 POLICIES = ("reference", "embedded", "sglang", "openai")
 
 
-async def evaluate(config, *, tasks: str, split: str | None, policy: str, model_dir: str | None,
-                   tier: str = "boosting", sglang_urls: Sequence[str] = (),
-                   openai_base_url: str | None = None, openai_model: str = "default",
-                   seeds: int = 1, out: pathlib.Path
-                   ) -> tuple[dict, list[tuple[int, Trajectory]]]:
-    """Plays the task set; returns the summary and the (seed, trajectory) results."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; known: {POLICIES}")
-    task_list = task_set.load_task_set(tasks, split)
-    tokenizer_dir = model_dir or str(small_tokenizer.qwen3_tokenizer_dir())
-    tokenizer = tokenizer_lib.load_tokenizer(tokenizer_dir)
-    chat = ChatFormat.from_tokenizer(tokenizer)
-    engine = None
-    if policy == "reference":
-        policy_for_seed = lambda seed: reference.ReferencePolicy(chat, tier=tier)  # noqa: E731
-    elif policy == "openai":
-        if not openai_base_url:
-            raise ValueError("policy=openai needs --openai_base_url")
-        policy_for_seed = lambda seed: openai_policy.OpenAIChatPolicy(  # noqa: E731
-            chat, openai_base_url, openai_model, temperature=config.eval.temperature,
-            top_p=config.eval.top_p)
-    else:
-        if policy == "embedded" and not model_dir:
-            raise ValueError("policy=embedded needs --model_dir (an HF Qwen3 directory)")
-        rollout = config.rollout.copy_and_resolve_references()
-        rollout.engine = policy
-        engine = factory.engine_from_config(rollout, model_dir, tokenizer,
-                                            sglang_urls=sglang_urls)
-        policy_for_seed = lambda seed: EnginePolicy(  # noqa: E731
-            engine, temperature=config.eval.temperature, top_p=config.eval.top_p,
-            seed=1000 + seed)
-    box = config.sandbox
+@dataclasses.dataclass(frozen=True)
+class EvalRequest:
+    """Who plays which tasks, and where the report goes. Paths become absolute on creation."""
+
+    tasks: str | pathlib.Path
+    out: str | pathlib.Path
+    policy: str = "reference"
+    split: str | None = "validation"
+    model_dir: str | pathlib.Path | None = None  # HF directory: weights and/or tokenizer
+    tier: str = "tuned"  # the reference agent's tier
+    sglang_urls: Sequence[str] = ()
+    openai_base_url: str | None = None
+    openai_model: str = "default"
+    seeds: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "tasks", paths.absolute(self.tasks))
+        object.__setattr__(self, "out", paths.absolute(self.out))
+        if self.model_dir:
+            object.__setattr__(self, "model_dir", paths.absolute(self.model_dir))
+
+
+def check_request(config, request: EvalRequest) -> None:
+    """ConfigError for a request that cannot run, before anything is written."""
+    if request.policy not in POLICIES:
+        raise ConfigError(f"--policy {request.policy!r} unknown; known: {POLICIES}")
+    if request.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {request.seeds}")
+    if not request.tasks.exists():
+        raise ConfigError(f"--tasks {request.tasks}: no such task, store or folder")
+    if request.policy == "embedded" and not request.model_dir:
+        raise ConfigError("--policy=embedded needs --model_dir (an HF Qwen3 directory)")
+    if request.policy == "sglang" and not (request.sglang_urls or config.rollout.sglang_urls):
+        raise ConfigError("--policy=sglang needs --sglang_urls (or rollout.sglang_urls)")
+    if request.policy == "openai" and not request.openai_base_url:
+        raise ConfigError("--policy=openai needs --openai_base_url")
+    if request.model_dir and not request.model_dir.is_dir():
+        raise ConfigError(f"--model_dir {request.model_dir}: no such directory")
     try:
-        with Pool(Sandbox(min_isolation=Isolation.parse(box.min_isolation)),
-                  workers=box.workers) as pool:
+        Isolation.parse(config.sandbox.min_isolation)
+    except ValueError as e:
+        raise ConfigError(f"sandbox.min_isolation: {e}") from None
+
+
+async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:
+    """Plays the task set; writes report.json and plots/ under `request.out`; returns the
+    summary and the (seed, trajectory) results."""
+    check_request(config, request)
+    task_list = task_set.load_task_set(request.tasks, request.split)
+    tokenizer_dir = request.model_dir or small_tokenizer.qwen3_tokenizer_dir()
+    tokenizer = tokenizer_lib.load_tokenizer(str(tokenizer_dir))
+    chat = ChatFormat.from_tokenizer(tokenizer)
+    box = config.sandbox
+    sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation),
+                      interpreter=paths.absolute_or_empty(box.interpreter) or sys.executable)
+    check_sandbox(sandbox)
+    engine = None
+    e = config.eval
+    if request.policy == "reference":
+        policy_for_seed = lambda seed: reference.ReferencePolicy(  # noqa: E731
+            chat, tier=request.tier)
+    elif request.policy == "openai":
+        policy_for_seed = lambda seed: openai_policy.OpenAIChatPolicy(  # noqa: E731
+            chat, request.openai_base_url, request.openai_model, temperature=e.temperature,
+            top_p=e.top_p)
+    else:
+        rollout = config.rollout.copy_and_resolve_references()
+        rollout.engine = request.policy
+        engine = factory.engine_from_config(rollout, request.model_dir, tokenizer,
+                                            sglang_urls=request.sglang_urls)
+        policy_for_seed = lambda seed: EnginePolicy(  # noqa: E731
+            engine, temperature=e.temperature, top_p=e.top_p, seed=1000 + seed)
+    try:
+        with Pool(sandbox, workers=box.workers) as pool:
             summary, results = await runner.evaluate(
                 task_list, policy_for_seed, chat, pool, loop.agent_config_from(config),
-                seeds=seeds, concurrency=config.rollout.concurrency, prefix=f"eval-{policy}")
+                seeds=request.seeds, concurrency=config.rollout.concurrency,
+                prefix=f"eval-{request.policy}")
     finally:
         factory.close_engine(engine)
+    out = request.out
     out.mkdir(parents=True, exist_ok=True)
     episodes = [{"seed": seed, **t.to_dict()["info"], "reward": t.reward} for seed, t in results]
     (out / "report.json").write_text(json.dumps({"summary": summary, "episodes": episodes},
                                                 indent=2))
-    plots.plot_rates({policy: {k: v["mean"] for k, v in summary["overall"].items()}},
+    plots.plot_rates({request.policy: {k: v["mean"] for k, v in summary["overall"].items()}},
                      out / "plots" / "rates.png")
-    print(report.format_table(summary))
+    console.stage(report.format_table(summary))
+    console.stage(f"report: {out / 'report.json'}")
     return summary, results

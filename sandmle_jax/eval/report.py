@@ -85,6 +85,28 @@ def summarize(results: Sequence[tuple[int, Trajectory]]) -> dict[str, Any]:
     }
 
 
+def rates_line(summary: dict[str, Any]) -> str:
+    """One line: the overall rates and reward, and how many episodes they stand on."""
+    o = summary["overall"]
+    failed = f", {summary['failed_episodes']} failed" if summary["failed_episodes"] else ""
+    return (f"valid {o['valid_submission']['mean']:.0%}, above median "
+            f"{o['above_median']['mean']:.0%}, medal {o['any_medal']['mean']:.0%}, gold "
+            f"{o['gold']['mean']:.0%}, reward {o['reward']['mean']:.3f} "
+            f"({summary['episodes']} episodes{failed})")
+
+
+def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Policies side by side (one row each, e.g. reference, SFT, GRPO) on the same tasks."""
+    keys = ("valid_submission", "above_median", "any_medal", "gold", "reward")
+    heads = ("valid", "> median", "medal", "gold", "reward")
+    lines = [f"{'policy':<12}" + "".join(f"{h:>15}" for h in heads)]
+    for name, summary in summaries.items():
+        o = summary["overall"]
+        lines.append(f"{name:<12}" + "".join(
+            f"{o[k]['mean']:>8.3f} ± {o[k]['sem']:.2f}" for k in keys))
+    return "\n".join(lines)
+
+
 def format_table(summary: dict[str, Any]) -> str:
     """A short human-readable block: overall rates, then one line per task."""
     o = summary["overall"]

@@ -1,1 +1,1 @@
-"""Run observability: metrics to JSONL and TensorBoard, logging into the run's workdir."""
+"""Run observability: metrics to JSONL and TensorBoard; the console and the log file."""

@@ -22,9 +22,11 @@ random tiny Qwen3, since no checkpoint can be downloaded here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import json
 import pathlib
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,12 +39,16 @@ from flax import nnx
 
 from sandbox_runner import Isolation, Pool, Sandbox
 
-from sandmle_jax.agent import loop, reference
+from sandmle_jax import paths
+from sandmle_jax.agent import loop, reference, strategies
+from sandmle_jax.agent.sandbox_check import check_sandbox
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
 from sandmle_jax.agent.trajectory import Trajectory
 from sandmle_jax.eval import plots, report as report_lib, runner
+from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.models import hf, tokenizer as tokenizer_lib
+from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.rl import (base_model, batching, checkpoint, curriculum as curriculum_lib,
@@ -51,6 +57,7 @@ from sandmle_jax.rollout import engine as engine_lib, factory
 from sandmle_jax.synth import pipeline as synth_pipeline
 from sandmle_jax.tasks import rewards, task_set
 from sandmle_jax.tasks.task import Task
+
 
 def _to_dict(config) -> dict[str, Any]:
     return config.to_dict() if hasattr(config, "to_dict") else dict(config)
@@ -71,11 +78,18 @@ class _Policy:
 class Trainer:
     def __init__(self, config, workdir: str | pathlib.Path):
         self.config = config
-        self.workdir = pathlib.Path(workdir)
+        self.workdir = paths.absolute(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.agent_config = loop.agent_config_from(config)
         self.writer = MetricsWriter(self.workdir / "metrics", enabled=jax.process_index() == 0)
         self.report: dict[str, Any] = {"workdir": str(self.workdir)}
+
+    def say(self, message: str) -> None:
+        """A stage line on the console (process 0 only) and in the log."""
+        if jax.process_index() == 0:
+            console.stage(message)
+        else:
+            logging.info(message)
 
     # ---- tasks ------------------------------------------------------------------------------
 
@@ -83,14 +97,19 @@ class Trainer:
         source = self.config.tasks
         root = pathlib.Path(source.dir) if source.dir else self.workdir / "tasks"
         if not source.dir and not task_set.has_manifest(root):
-            logging.info("generating %d tasks into %s", source.num_tasks, root)
+            start = time.perf_counter()
             synth_config = _to_dict(source.synth) | {"seed": self.config.seed}
-            synth_pipeline.Generator(synth_config, root).run(source.num_tasks)
+            made = synth_pipeline.Generator(synth_config, root).run(source.num_tasks)
+            self.say(f"tasks: generated {made['kept']} of {made['requested']} into {root} in "
+                     f"{_duration(time.perf_counter() - start)} ({made['candidates']} "
+                     f"candidates, {made['yield']:.0%} kept)")
         train = task_set.load_task_set(root, "train")
         validation = task_set.load_task_set(root, "validation")
         if source.max_validation_tasks:
             validation = validation[:source.max_validation_tasks]
-        logging.info("%d training and %d validation tasks", len(train), len(validation))
+        if not train or not validation:
+            raise SetupError(_no_tasks_message(root, len(train), len(validation)))
+        self.say(f"tasks: {len(train)} train, {len(validation)} validation ({root})")
         return train, validation
 
     # ---- base model and tokenizer -----------------------------------------------------------
@@ -98,6 +117,7 @@ class Trainer:
     def base_model_dir(self, train_tasks: Sequence[Task]) -> pathlib.Path:
         m = self.config.model
         if m.hf_dir:
+            self.say(f"base model: {m.hf_dir}")
             return pathlib.Path(m.hf_dir)
         out = self.workdir / "base_model"
         if not (out / "config.json").is_file():
@@ -107,6 +127,7 @@ class Trainer:
                 intermediate_size=t.intermediate_size, num_layers=t.num_layers,
                 num_heads=t.num_heads, num_kv_heads=t.num_kv_heads, head_dim=t.head_dim,
                 max_positions=self.config.agent.context_tokens, seed=self.config.seed)
+            self.say(f"base model: built a random tiny Qwen3 and its tokenizer in {out}")
         return out
 
     # ---- policy: model, learner, engine -----------------------------------------------------
@@ -144,11 +165,14 @@ class Trainer:
     async def evaluate(self, name: str, tasks: Sequence[Task], policy_for_seed, chat, pool
                        ) -> dict[str, Any]:
         e = self.config.eval
+        start = time.perf_counter()
         summary, _ = await runner.evaluate(tasks, policy_for_seed, chat, pool,
                                            self.agent_config, seeds=e.seeds,
                                            concurrency=self.config.rollout.concurrency,
                                            prefix=f"eval-{name}")
         logging.info("evaluation %s:\n%s", name, report_lib.format_table(summary))
+        self.say(f"evaluation, {name} policy: {report_lib.rates_line(summary)} in "
+                 f"{_duration(time.perf_counter() - start)}")
         return summary
 
     def engine_policy_for_seed(self, policy: _Policy):
@@ -172,7 +196,7 @@ class Trainer:
             if restored is not None:
                 state = restored.state
                 if restored.cursor.get("done"):
-                    logging.info("SFT already finished at step %d", restored.step)
+                    self.say(f"SFT: finished earlier (checkpoint step {restored.step})")
                     return state.params
             jobs = [(task, f"sft-{task.id}-{tier}") for task in train for tier in s.tiers]
             tiers = [tier for _ in train for tier in s.tiers]
@@ -182,11 +206,16 @@ class Trainer:
                 policy.chat, pool, desc="reference episodes")
             rows = sft_lib.sft_rows(trajectories)
             valid = np.mean([t.info.valid_submission for t in trajectories])
-            logging.info("%d reference episodes (%.0f%% valid) -> %d SFT rows in %.0f s",
-                         len(trajectories), 100 * valid, len(rows), time.perf_counter() - start)
+            self.say(f"SFT data: {len(trajectories)} reference episodes ({valid:.0%} valid) -> "
+                     f"{len(rows)} rows in {_duration(time.perf_counter() - start)}")
+            if not rows:
+                raise SetupError("SFT has no data: no reference episode produced a training "
+                                 f"row (terminations: {_terminations(trajectories)})")
+            start = time.perf_counter()
             config = batching.BatchingConfig(**_to_dict(self.config.batching))
             first = int(state.step)
             stream = sft_lib.sft_batches(rows, s.batch_size, config, self.config.seed, first)
+            metrics: dict[str, float] = {}
             for step in range(first, s.steps):
                 batch = next(stream)
                 state, metrics = policy.learner.train_step(state, batch)
@@ -197,6 +226,8 @@ class Trainer:
                 if (step + 1) % s.checkpoint_every == 0 or step == s.steps - 1:
                     ckpt.save(step + 1, state, cursor={"done": step == s.steps - 1},
                               config=_to_dict(self.config))
+            self.say(f"SFT: {s.steps - first} steps in {_duration(time.perf_counter() - start)}"
+                     f", final NLL per token {metrics.get('nll', float('nan')):.3f}")
         return state.params
 
     # ---- GRPO -------------------------------------------------------------------------------
@@ -296,9 +327,10 @@ class Trainer:
                         metrics.update(_eval_metrics(summary))
                         history.append({"step": step + 1, **_eval_metrics(summary)})
                     self.writer.write(step, metrics)
-                    logging.info("grpo step %d: reward %.3f, valid %.2f, medal %.2f", step,
-                                 metrics["train/reward_mean"], metrics["train/valid_rate"],
-                                 metrics["train/medal_rate"])
+                    self.say(f"GRPO step {step + 1}/{g.steps}: reward "
+                             f"{metrics['train/reward_mean']:.3f}, valid "
+                             f"{metrics['train/valid_rate']:.0%}, medal "
+                             f"{metrics['train/medal_rate']:.0%} ({_step_note(metrics)})")
                     if (step + 1) % self.config.checkpoint.every == 0 or step + 1 == g.steps:
                         # With a prefetch in flight, a resumed run must redraw its tasks.
                         cursor = prefetch_cursor or curriculum.cursor()
@@ -311,6 +343,7 @@ class Trainer:
                 export = self.workdir / "hf_export"
                 weight_sync.export(policy.module, state.params, export, model_dir)
                 self.report["hf_export"] = str(export)
+                self.say(f"export: {export} (an HF Qwen3 directory)")
         finally:
             factory.close_engine(policy.engine)
         return self.report
@@ -318,17 +351,20 @@ class Trainer:
     # ---- the whole job ----------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
+        box = self.config.sandbox
+        sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation),
+                          interpreter=box.interpreter or sys.executable)
+        check_sandbox(sandbox)
+        self.say(f"sandbox: {sandbox.isolation.name.lower()} isolation, {box.workers} workers")
         train, validation = self.tasks()
         model_dir = self.base_model_dir(train)
         self.report["base_model"] = str(model_dir)
-        box = self.config.sandbox
-        sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation))
         with Pool(sandbox, workers=box.workers) as pool:
             if self.config.eval.reference_baseline:
                 chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(model_dir)))
                 self.report["reference"] = await self.evaluate(
                     "reference", validation,
-                    lambda seed: reference.ReferencePolicy(chat, tier="boosting"), chat, pool)
+                    lambda seed: reference.ReferencePolicy(chat, tier=strategies.TUNED), chat, pool)
             params = await self.warm_start(model_dir, train, pool)
             await self.grpo(model_dir, params, train, validation, pool)
         self.finish()
@@ -387,30 +423,104 @@ def _eval_metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {f"eval/{k}": v["mean"] for k, v in summary["overall"].items()}
 
 
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+def _terminations(trajectories: Sequence[Trajectory]) -> str:
+    counts = collections.Counter(t.info.termination for t in trajectories)
+    errors = [t.info.error for t in trajectories if t.info.error]
+    first = f"; first error: {errors[0]}" if errors else ""
+    return ", ".join(f"{k} {v}" for k, v in counts.most_common()) + first
+
+
+def _step_note(metrics: dict[str, float]) -> str:
+    return (f"rollouts {_duration(metrics['time/rollout_s'])}, learn "
+            f"{_duration(metrics.get('time/learn_s', 0.0))}")
+
+
+def _no_tasks_message(root: pathlib.Path, train: int, validation: int) -> str:
+    message = (f"{root} holds {train} training and {validation} validation tasks; the run needs "
+               "both")
+    report = root / "report.json"
+    if report.is_file():
+        why = synth_pipeline.most_common_rejection(json.loads(report.read_text()))
+        message += f" (see {report}{'; most common rejection: ' + why if why else ''})"
+    else:
+        message += " (tasks.dir must name a store with a train and a validation split)"
+    return message
+
+
 def train(config, workdir: str | pathlib.Path) -> dict[str, Any]:
     """The whole job, resumable from `workdir`; returns the report."""
+    return asyncio.run(Trainer(checked_config(config), workdir).run())
+
+
+def checked_config(config):
+    """A copy of `config` with its paths made absolute, once `validate_config` accepts it."""
     validate_config(config)
-    return asyncio.run(Trainer(config, workdir).run())
+    config = config.copy_and_resolve_references()
+    config.tasks.dir = paths.absolute_or_empty(config.tasks.dir)
+    config.model.hf_dir = paths.absolute_or_empty(config.model.hf_dir)
+    config.rollout.weights_dir = paths.absolute_or_empty(config.rollout.weights_dir)
+    config.sandbox.interpreter = paths.absolute_or_empty(config.sandbox.interpreter)
+    config.tasks.synth.sandbox.interpreter = paths.absolute_or_empty(
+        config.tasks.synth.sandbox.interpreter)
+    return config
 
 
 def validate_config(config) -> None:
-    """Fails fast, before any work, on values the run could only reject much later."""
+    """Fails fast, before any work or any file written, on values the run could only reject
+    much later; ConfigError names the key."""
+    try:
+        _validate(config)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:  # the config dataclasses' own checks
+        raise ConfigError(f"config: {console.one_line(e)}") from None
+
+
+def _validate(config) -> None:
     if config.agent.reward_scheme not in rewards.scheme_names():
-        raise ValueError(f"agent.reward_scheme {config.agent.reward_scheme!r} unknown; known: "
-                         f"{rewards.scheme_names()}")
+        raise ConfigError(f"agent.reward_scheme {config.agent.reward_scheme!r} unknown; known: "
+                          f"{rewards.scheme_names()}")
     if config.rollout.engine not in ("embedded", "sglang"):
-        raise ValueError(f"rollout.engine must be 'embedded' or 'sglang', got "
-                         f"{config.rollout.engine!r}")
+        raise ConfigError(f"rollout.engine must be 'embedded' or 'sglang', got "
+                          f"{config.rollout.engine!r}")
     learner_lib.LossConfig.from_dict(_to_dict(config.grpo.loss))
     optim.OptimizerConfig.from_dict(_to_dict(config.grpo.optimizer))
     optim.OptimizerConfig.from_dict(_to_dict(config.sft.optimizer))
     batching.BatchingConfig(**_to_dict(config.batching))
     if config.grpo.loss.temperature != config.rollout.temperature:
-        raise ValueError(f"grpo.loss.temperature ({config.grpo.loss.temperature}) must equal "
-                         f"rollout.temperature ({config.rollout.temperature}): the learner must "
-                         "score tokens under the distribution they were sampled from")
+        raise ConfigError(f"grpo.loss.temperature ({config.grpo.loss.temperature}) must equal "
+                          f"rollout.temperature ({config.rollout.temperature}): the learner must "
+                          "score tokens under the distribution they were sampled from")
     if config.grpo.group_size < 2:
-        raise ValueError("grpo.group_size must be >= 2: advantages compare a group's members")
+        raise ConfigError("grpo.group_size must be >= 2: advantages compare a group's members")
     if max(config.batching.bucket_lengths) < config.agent.context_tokens:
-        raise ValueError(f"the largest batching bucket ({max(config.batching.bucket_lengths)})"
-                         f" must hold agent.context_tokens ({config.agent.context_tokens})")
+        raise ConfigError(f"the largest batching bucket ({max(config.batching.bucket_lengths)})"
+                          f" must hold agent.context_tokens ({config.agent.context_tokens})")
+    try:
+        Isolation.parse(config.sandbox.min_isolation)
+    except ValueError as e:
+        raise ConfigError(f"sandbox.min_isolation: {e}") from None
+    for key in ("sandbox.workers", "sft.batch_size", "grpo.tasks_per_step", "eval.seeds",
+                "rollout.concurrency", "checkpoint.every"):
+        section, name = key.split(".")
+        if config[section][name] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {config[section][name]!r}")
+    if config.tasks.dir:
+        if not paths.absolute(config.tasks.dir).is_dir():
+            raise ConfigError(f"tasks.dir {config.tasks.dir!r}: no such directory")
+    else:
+        if config.tasks.num_tasks < 2:
+            raise ConfigError(f"tasks.num_tasks must be >= 2 (a train and a validation split), "
+                              f"got {config.tasks.num_tasks}")
+        try:
+            synth_pipeline.validate_config(_to_dict(config.tasks.synth))
+        except ConfigError as e:
+            raise ConfigError(f"tasks.synth.{e}") from None
+    if config.model.hf_dir and not (paths.absolute(config.model.hf_dir) / "config.json").is_file():
+        raise ConfigError(f"model.hf_dir {config.model.hf_dir!r}: no config.json there; name an "
+                          "HF Qwen3 directory")

@@ -39,4 +39,6 @@ def test_broken_task_exits_two(tmp_path):
     task = write_task(tmp_path / "task")
     (task.root / "task.json").write_text("{}")
     result = _grade(task.root, tmp_path / "s.csv")
-    assert result.returncode == 2 and "broken task" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "task.json" in result.stderr and "Traceback" not in result.stderr

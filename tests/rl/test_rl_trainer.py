@@ -1,6 +1,8 @@
 """The whole RL job on a tiny recipe: tasks -> tiny base model -> SFT -> GRPO -> eval -> export,
 then the same command resumes from its workdir instead of starting over."""
 
+import asyncio
+import dataclasses
 import json
 import pathlib
 import runpy
@@ -12,6 +14,7 @@ import time
 import pytest
 from conftest import write_tabular_task
 
+from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.monitoring.metrics_writer import read_metrics
 from sandmle_jax.rl import trainer, weight_sync
 
@@ -53,16 +56,35 @@ def _config(store, **overrides):
     return c
 
 
+class _VariedRewards(trainer.Trainer):
+    """Pays 1, 0, 1, 0 ... within each rollout group. The untrained policy's own rewards are all
+    equal, so without this the GRPO step has nothing to learn from, and a step that updates
+    nothing would pass unnoticed."""
+
+    async def rollout(self, *args, **kwargs):
+        rollouts = await super().rollout(*args, **kwargs)
+        groups = [[dataclasses.replace(t, reward=float(i % 2 == 0)) for i, t in enumerate(g)]
+                  for g in rollouts.groups]
+        return dataclasses.replace(rollouts, groups=groups)
+
+
 def test_tiny_job_end_to_end_and_resume(tmp_path):
     store = _store(tmp_path / "store")
     workdir = tmp_path / "run"
-    report = trainer.train(_config(store), workdir)
+    config = trainer.checked_config(_config(store, **{"grpo.drop_zero_variance": True}))
+    report = asyncio.run(_VariedRewards(config, workdir).run())
     assert report["reference"]["overall"]["valid_submission"]["mean"] == 1.0
     assert "before" in report and "after" in report
     export = pathlib.Path(report["hf_export"])
     assert (export / "config.json").is_file() and (export / "tokenizer.json").is_file()
     rows = list(read_metrics(workdir / "metrics"))
     assert [r["step"] for r in rows if "train/reward_mean" in r] == [0]
+    step = next(r for r in rows if "train/reward_mean" in r)
+    assert step["filter/kept"] == 2 and step["filter/zero_variance_groups"] == 0
+    assert step["learn/grad_norm"] > 0  # the forced reward variance reached the gradient ...
+    sft = tmp_path / "sft_export"  # ... and moved the weights away from the SFT policy's
+    weight_sync.export_checkpoint(str(workdir / "checkpoints" / "sft"), str(sft))
+    assert (sft / "model.safetensors").read_bytes() != (export / "model.safetensors").read_bytes()
     assert any("sft/loss" in r for r in rows)
     assert (workdir / "plots" / "reward.png").is_file()
     assert json.loads((workdir / "report.json").read_text())["hf_export"] == str(export)
@@ -107,6 +129,24 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert sorted(set(steps)) == [0, 1, 2]
 
 
+def test_a_store_without_validation_tasks_stops_naming_its_report(tmp_path):
+    store = _store(tmp_path / "store")
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["train"], manifest["validation"] = manifest["train"] + manifest["validation"], []
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    (store / "report.json").write_text(json.dumps({"candidates": 9, "rejections": {
+        f"t{i}": ["thresholds_monotone: the baseline ladder did not yield four scores",
+                  "no_leaky_column: no thresholds"] for i in range(6)}}))
+    start = time.monotonic()
+    with pytest.raises(SetupError) as raised:
+        trainer.train(_config(store), tmp_path / "run")
+    message = str(raised.value)
+    assert "3 training and 0 validation tasks" in message
+    assert str(store / "report.json") in message
+    assert "6 of 9 candidates: thresholds_monotone: the baseline ladder" in message
+    assert time.monotonic() - start < 60
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"rollout.temperature": 0.7}, "must equal rollout.temperature"),
     ({"grpo.group_size": 1}, "group_size must be >= 2"),
@@ -114,6 +154,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     ({"rollout.engine": "vllm"}, "must be 'embedded' or 'sglang'"),
 ])
 def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
-    with pytest.raises(ValueError, match=message):
-        trainer.validate_config(_config(tmp_path / "no-store", **overrides))
-    trainer.validate_config(_config(tmp_path / "no-store"))  # the recipe itself is consistent
+    (tmp_path / "store").mkdir()
+    with pytest.raises(ConfigError, match=message):
+        trainer.validate_config(_config(tmp_path / "store", **overrides))
+    trainer.validate_config(_config(tmp_path / "store"))  # the recipe itself is consistent

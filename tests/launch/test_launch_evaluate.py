@@ -1,0 +1,66 @@
+"""`launch.evaluate` on a folder of tasks, run as a user runs it (a subprocess, relative paths):
+the embedded policy (a tiny random Qwen3 saved by transformers, with the real Qwen3 tokenizer) and
+the set-up errors a user meets first. The reference policy on a folder of imported competitions
+is tests/launch/test_launch_mlebench.py."""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import torch
+import transformers
+from conftest import qwen_tokenizer_dir, write_tabular_task
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CONFIG = f"--config={ROOT / 'configs' / 'tiny_cpu.py'}"
+
+
+def _evaluate(cwd: pathlib.Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "launch.evaluate", CONFIG, *flags], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _tiny_qwen3(directory: pathlib.Path) -> None:
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir()))
+    torch.manual_seed(0)
+    config = transformers.Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+        tie_word_embeddings=True, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    transformers.Qwen3ForCausalLM(config).save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+
+
+def test_embedded_policy_on_a_folder_of_tasks(tmp_path):
+    for i in range(2):
+        write_tabular_task(tmp_path / "tasks" / f"churn-{i}", seed=i, task_id=f"churn-{i}")
+    _tiny_qwen3(tmp_path / "model")
+    done = _evaluate(tmp_path, "--tasks=tasks", "--policy=embedded", "--model_dir=model",
+                     "--out=eval", "--seeds=2", "--config.agent.max_turns=2",
+                     "--config.agent.max_new_tokens=24")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    summary = report["summary"]
+    assert summary["tasks"] == 2 and summary["seeds"] == 2 and summary["episodes"] == 4
+    assert summary["failed_episodes"] == 0, summary["terminations"]
+    assert summary["terminations"] == {"turn_limit": 4}  # a random policy never answers
+    assert {e["task_id"] for e in report["episodes"]} == {"churn-0", "churn-1"}
+    assert all(e["turns"] == 2 for e in report["episodes"])
+    assert (tmp_path / "eval" / "plots" / "rates.png").is_file()
+    assert "report: " in done.stdout
+
+
+def test_set_up_errors_are_one_line_and_exit_two(tmp_path):
+    write_tabular_task(tmp_path / "tasks" / "churn", task_id="churn")
+    shutil.copytree(tmp_path / "tasks", tmp_path / "broken")
+    (tmp_path / "broken" / "churn" / "public" / "train.csv").write_text("id\n1\n")
+    for flags, says in ((["--tasks=tasks", "--policy=embedded"], "needs --model_dir"),
+                        (["--tasks=nowhere"], "--tasks"),
+                        (["--tasks=tasks", "--seeds=0"], "--seeds"),
+                        (["--tasks=broken"], "checksum mismatch")):
+        done = _evaluate(tmp_path, *flags, "--out=eval")
+        assert done.returncode == 2, (flags, done.stderr[-2000:])
+        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert says in done.stderr, (says, done.stderr)
