@@ -4,11 +4,20 @@ When the next turn would overflow the context, first the turns whose tool output
 are dropped (oldest first, each with its assistant message); if that is not enough, only the
 system + task prompt and the last two messages are kept. Token ids of kept messages are reused
 as they are: nothing is re-encoded.
+
+Observations are bounded before they enter: one may take at most what leaves a whole next turn
+(`max_new_tokens`) free beside the prompt and the turn that called it, which is all that
+pruning keeps. Without the bound, one wide table printed by an exploration step filled a small
+context, and the solution turn after it was cut off mid-program.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+
+MIN_OBSERVATION_TOKENS = 64  # the status line and a few lines of output, whatever the budget
+CUT_MARK = "[... output cut to fit the context ...]"
 
 
 @dataclasses.dataclass
@@ -36,6 +45,13 @@ class Context:
         """Tokens the next turn may generate."""
         return self.max_tokens - len(self.ids())
 
+    def observation_budget(self, next_turn_tokens: int) -> int:
+        """Tokens the observation of the last assistant turn may take so that the prompt, that
+        turn and the observation leave `next_turn_tokens` free."""
+        last = len(self.messages[-1].ids) if self.messages else 0
+        free = self.max_tokens - len(self.prompt_ids) - last - len(self.header_ids)
+        return max(MIN_OBSERVATION_TOKENS, free - next_turn_tokens)
+
     def prune(self, min_room: int) -> bool:
         """Drops messages until `min_room` tokens are free; returns whether anything was dropped."""
         if self.room() >= min_room:
@@ -51,3 +67,21 @@ class Context:
         if self.room() < min_room:
             self.messages = self.messages[-2:]
         return len(self.messages) != before
+
+
+def fit_observation(text: str, render: Callable[[str], list[int]],
+                    budget: int) -> tuple[str, list[int]]:
+    """(text, ids) of an observation cut to at most `budget` rendered tokens where possible:
+    its first line (the exit status) and as much of its end as fits, the end being where
+    errors and the submission's state are."""
+    ids = render(text)
+    if len(ids) <= budget:
+        return text, ids
+    first, _, rest = text.partition("\n")
+    keep = len(rest)
+    while True:
+        keep = int(keep * min(0.9, budget / len(ids)))
+        cut = f"{first}\n{CUT_MARK}" + (f"\n{rest[-keep:]}" if keep > 0 else "")
+        ids = render(cut)
+        if len(ids) <= budget or keep <= 0:
+            return cut, ids

@@ -18,7 +18,7 @@ from sandbox_runner import Limits
 
 from sandmle_jax.agent import actions, prompts, tools
 from sandmle_jax.agent.chat import ChatFormat
-from sandmle_jax.agent.context import Context, Message
+from sandmle_jax.agent.context import Context, Message, fit_observation
 from sandmle_jax.agent.policy import Policy, TurnRequest
 from sandmle_jax.agent.trajectory import EpisodeInfo, TokenSequence, Trajectory
 from sandmle_jax.tasks import rewards
@@ -143,8 +143,9 @@ class _Episode:
             if isinstance(parsed.action, actions.Answer):
                 return "answer"
             observation = await self._observe(parsed)
-            self.last_observation = observation.text
-            observation_ids = self.chat.observation_ids(observation.text)
+            self.last_observation, observation_ids = fit_observation(
+                observation.text, self.chat.observation_ids,
+                self.context.observation_budget(self.config.max_new_tokens))
             self.context.messages.append(Message(observation_ids, "observation",
                                                  observation.is_error))
             sequence.extend(observation_ids + self.header)

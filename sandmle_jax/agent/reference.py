@@ -26,11 +26,12 @@ def _turn(thought: str, action: str) -> str:
 @dataclasses.dataclass
 class ReferencePolicy:
     chat: ChatFormat
-    tier: str = "boosting"
+    tier: str = strategies.TUNED
 
     def __post_init__(self):
-        if self.tier not in strategies.TIERS:
-            raise ValueError(f"unknown tier {self.tier!r}; known: {strategies.TIERS}")
+        known = strategies.TIERS + (strategies.TUNED,)
+        if self.tier not in known:
+            raise ValueError(f"unknown tier {self.tier!r}; known: {known}")
 
     def _plan(self, request: TurnRequest) -> str:
         task, tier = request.task, self.tier

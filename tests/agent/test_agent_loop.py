@@ -2,6 +2,7 @@
 output, failing engines and planted symlinks are contained and recorded."""
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -11,6 +12,7 @@ from sandbox_runner import Limits, Pool, Sandbox
 from sandmle_jax.agent import actions, loop, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import TurnOutput
+from sandmle_jax.tasks import task as task_lib
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,53 @@ def test_execution_time_limit(tmp_path, chat, pool):
     assert info.executions == 2 and info.exec_timeouts == 2 and trajectory.timed_out()
     assert info.exec_seconds < 10
     assert "time limit" in chat.decode(trajectory.sequences[0].ids)
+
+
+class _Recording(_Scripted):
+    def __init__(self, chat, texts):
+        super().__init__(chat, texts)
+        self.requests = []
+
+    async def next_turn(self, request):
+        self.requests.append(request)
+        return await super().next_turn(request)
+
+
+def test_a_wide_printout_never_cuts_the_next_turn(tmp_path, chat, pool):
+    """A program printing a 64-column table filled a 4,096-token context, and the solution turn
+    after it was cut off mid-program; observations now leave a whole turn free."""
+    task = write_tabular_task(tmp_path / "task")
+    code = ("import numpy as np, pandas as pd\n"
+            "frame = pd.DataFrame(np.random.default_rng(0).random((20, 64)))\n"
+            "print(frame.to_string())")
+    texts = ["<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
+             "<think>b</think><answer>done</answer>"]
+    config = loop.AgentConfig(max_turns=3, context_tokens=4096, prompt_tokens=2048,
+                              max_new_tokens=1536, exec_timeout_s=60,
+                              exec_limits=Limits(wall_s=60, memory_bytes=2 << 30))
+    policy = _Recording(chat, texts)
+    trajectory = _run(task, policy, chat, pool, config)
+    assert trajectory.info.termination == "answer"
+    second = policy.requests[1]
+    assert second.max_new_tokens == config.max_new_tokens  # the full turn, not what was left
+    assert len(second.context_ids) + config.max_new_tokens <= config.context_tokens
+    assert second.last_observation.startswith("exit code 0\n[... output cut")
+    assert "submission.csv: not found" in second.last_observation
+
+
+def test_a_failing_custom_grader_is_a_grader_error_never_an_engine_error(tmp_path, chat, pool):
+    """A task graded by its own grade function (an imported competition whose metric is not
+    registered): the reference agent still writes a submission, and the grader's crash is
+    recorded as the grader's."""
+    grader = "def grade(submission, answers):\n    raise ZeroDivisionError('grader bug')\n"
+    task = write_tabular_task(tmp_path / "task")
+    spec = dataclasses.replace(task.spec, metric="root-mean-squared-error-of-something",
+                               grader="private/grader.py:grade", checksums={})
+    public = {p.name: p for p in task.public_dir.iterdir()}
+    private = {p.name: p for p in task.private_dir.iterdir()} | {"grader.py": grader}
+    custom = task_lib.save_task(tmp_path / "custom", spec, public=public, private=private)
+    trajectory = _run(custom, reference.ReferencePolicy(chat, tier="linear"), chat, pool)
+    info = trajectory.info
+    assert info.termination == "grader_error" and trajectory.failed, info
+    assert "ZeroDivisionError: grader bug" in info.error
+    assert info.executions >= 1  # the episode ran the agent's program before grading failed
