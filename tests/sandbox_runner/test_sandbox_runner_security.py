@@ -3,8 +3,12 @@
 Destructive programs (fork bomb, memory, disk, kill-all) run only after a probe in the same
 test has shown that the isolation and the limit containing them are active; otherwise the test
 fails WITHOUT running the attack. Limits are kept small (64 processes, 512 MiB, 256 MiB disk).
+
+Where bwrap cannot start these tests skip, except under CI=true: CI is where the guarantees are
+proved, and a skip there would let an unproved sandbox land.
 """
 
+import dataclasses
 import os
 import resource
 import socket
@@ -26,11 +30,20 @@ SAFE = Limits(wall_s=20, cpu_s=20, memory_bytes=512 << 20, max_processes=64,
 SECRET = "label-7f3a-HIDDEN"
 
 
+def require_bwrap() -> None:
+    """Skips when bwrap cannot start here; under CI=true that is a failure instead."""
+    reason = backends.REGISTRY["bwrap"].probe()
+    if reason is None:
+        return
+    message = f"bwrap backend unavailable on this host: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI must prove the sandbox's guarantees, not skip them)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def sandbox():
-    reason = backends.REGISTRY["bwrap"].probe()
-    if reason is not None:
-        pytest.skip(f"bwrap backend unavailable on this host: {reason}")
+    require_bwrap()
     return Sandbox(backend="bwrap", min_isolation="bwrap")
 
 
@@ -302,6 +315,44 @@ def test_printing_a_gigabyte_keeps_only_head_and_tail(episode):
     assert result.stdout_tail.endswith("END\n")
     assert len(result.stdout_tail) < SAFE.output_bytes + 100
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < 100 << 10  # KiB
+
+
+def test_no_capabilities_inside(episode):
+    code = """
+fields = dict(line.split(':', 1) for line in open('/proc/self/status') if line.startswith('Cap'))
+print(' '.join(f"{k}={v.strip()}" for k, v in sorted(fields.items())))
+"""
+    result = episode.run_code(code)
+    assert result.exit_code == 0, result.stderr_tail
+    fields = dict(item.split("=") for item in result.stdout_tail.split())
+    for name in ("CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"):
+        assert int(fields[name], 16) == 0, (name, fields)
+
+
+def test_a_nested_user_namespace_cannot_be_created(episode):
+    code = """
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER = 0x10000000
+if libc.unshare(CLONE_NEWUSER) == 0:
+    print('CREATED a user namespace')
+else:
+    print('refused', errno.errorcode[ctypes.get_errno()])
+"""
+    result = episode.run_code(code)
+    assert result.exit_code == 0, result.stderr_tail
+    assert result.stdout_tail.startswith("refused"), result.stdout_tail
+
+
+def test_bwrap_that_cannot_start_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    broken = dataclasses.replace(backends.REGISTRY["bwrap"], probe=lambda: "no bwrap binary")
+    monkeypatch.setitem(backends.REGISTRY, "bwrap", broken)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must prove"):
+        require_bwrap()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no bwrap binary"):
+        require_bwrap()
 
 
 def test_programs_cannot_raise_their_own_limits(episode):
