@@ -7,10 +7,10 @@ time (numeric, categorical, free text, image files), fits a model of its tier an
 submission.csv in the sample submission's format. Nothing task-specific is written into a
 program except the branch for the task's submission kind and the tier's model: the same program
 serves every task of a kind, which is what lets a tiny policy learn to write it. A task graded
-by its own grader (no registered metric) takes its kind from its task type. Every program builds all four tiers'
-models and picks one in a single line, `TIER = "forest"`: a policy that imitates them chooses
-its model with one token, which the rest of the program cannot contradict. The tiers give
-evaluation a ladder of baselines and SFT data of varied quality:
+by its own grader (no registered metric) takes its kind from its task type. Every program
+builds all four tiers' models and picks one in a single line, `TIER = "forest"`: a policy that
+imitates them chooses its model with one token, which the rest of the program cannot
+contradict. The tiers give evaluation a ladder of baselines and SFT data of varied quality:
 
     constant   class prior / training mean (what a careless agent gets)
     linear     imputation + scaling + one-hot + TF-IDF, then logistic / ridge regression
@@ -19,8 +19,8 @@ evaluation a ladder of baselines and SFT data of varied quality:
 
 and, outside that ladder, `tuned`: whichever of linear, forest and boosting cross-validates best
 on the task's training rows (three folds), refitted on all of them. It is the reference agent's
-default as a baseline: no single model family wins on every real table (boosting lost to the
-prior on a 270-row table that a linear model fits).
+default as a baseline: no single model family wins on every real table (boosting did worse
+than the class prior on a 270-row table that a linear model fits).
 """
 
 from __future__ import annotations

@@ -75,18 +75,27 @@ def test_import_falls_back_to_mlebench_grade_fn(tmp_path, monkeypatch):
         "    merged = submission.merge(answers, on='id')\n"
         "    return float((merged['has_cactus_x'].round() == merged['has_cactus_y']).mean())\n")
     monkeypatch.syspath_prepend(str(module_dir))
-    comp, data, answers = _layout(tmp_path, answers_extra=True, grade_fn="toy_grade:grade")
+    comp, data, answers = _layout(tmp_path, grader_name="cactus-rounded-agreement",
+                                  answers_extra=True, grade_fn="toy_grade:grade")
     task = mlebench.import_competition(comp, data, tmp_path / "task")
-    assert task.spec.grader == "toy_grade:grade" and task.spec.metric == "auc-roc"
+    assert task.spec.grader == "toy_grade:grade"
+    assert task.spec.metric == "cactus-rounded-agreement"
     sub = tmp_path / "submission.csv"
     pd.DataFrame({"id": answers["id"], "has_cactus": answers["has_cactus"]}).to_csv(
         sub, index=False)
     assert grading.grade(task, sub).score == 1.0
 
 
+def test_extra_answer_columns_are_dropped_and_our_metric_grades(tmp_path):
+    comp, data, answers = _layout(tmp_path, answers_extra=True)  # a Kaggle-style "usage" column
+    task = mlebench.import_competition(comp, data, tmp_path / "task")
+    assert task.spec.metric == "roc_auc" and task.spec.grader is None
+    assert list(task.answers.columns) == ["id", "has_cactus"]
+
+
 def test_import_errors(tmp_path):
-    comp, data, _ = _layout(tmp_path, answers_extra=True)  # columns differ and no grade_fn
-    with pytest.raises(TaskError, match="no grade_fn"):
+    comp, data, _ = _layout(tmp_path, grader_name="cactus-special-score")  # and no grade_fn
+    with pytest.raises(TaskError, match="not one whose metric is computed here.*no grade_fn"):
         mlebench.import_competition(comp, data, tmp_path / "task")
     (data / COMP / "prepared" / "private" / "test.csv").unlink()
     with pytest.raises(TaskError, match="mlebench prepare"):
