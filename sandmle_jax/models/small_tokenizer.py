@@ -15,6 +15,8 @@ import os
 import pathlib
 from collections.abc import Iterable
 
+from sandmle_jax.models import tokenizer as tokenizer_lib
+
 # Qwen3's chat tokens: (content, special). Special ones are dropped by skip_special_tokens;
 # the tool/think tags are plain added tokens, as in Qwen3, so decoding keeps them.
 CHAT_TOKENS = (("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
@@ -40,8 +42,9 @@ def train_small_tokenizer(corpus: Iterable[str], vocab_size: int, out_dir: str |
     """Trains the BPE on `corpus`, saves an HF tokenizer in `out_dir`, and returns it loaded."""
     # Imported here: only the tiny recipe builds tokenizers.
     import tokenizers
-    import transformers
     from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    transformers = tokenizer_lib.import_transformers()
 
     bpe = tokenizers.Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)

@@ -4,20 +4,27 @@ import os
 import shutil
 from typing import Any
 
+from sandmle_jax.errors import ConfigError
+
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
                    "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
                    "generation_config.json")
 
 
+def import_transformers():
+    """transformers, imported when first needed (it takes seconds) and without its advice to
+    install PyTorch: our models are JAX, and only tokenizers come from transformers here."""
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import transformers
+    return transformers
+
+
 def load_tokenizer(model_dir: str):
     """`transformers.AutoTokenizer` from local files only (never the network)."""
-    # Imported here: transformers takes seconds to import and only tokenizer users need it.
-    import transformers
-
     if not os.path.isfile(os.path.join(model_dir, "tokenizer_config.json")):
-        raise FileNotFoundError(f"{model_dir} has no tokenizer_config.json; copy the tokenizer "
-                                "files of the base model into it")
-    return transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        raise ConfigError(f"{model_dir} has no tokenizer_config.json; copy the tokenizer files "
+                          "of the base model into it")
+    return import_transformers().AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
 
 
 def chat_token_ids(tokenizer, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True,

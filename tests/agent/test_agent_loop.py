@@ -64,6 +64,14 @@ def test_reference_agent_solves_a_task(tmp_path, chat, pool):
     assert sequence.ids[-1] == chat.im_end_id  # trimmed after the last generated token
 
 
+def _runs(code: str) -> str:
+    """A well-formed turn that runs `code`."""
+    return "<think>a</think>" + actions.render_tool_call("run_python", {"code": code})
+
+
+ANSWER = "<think>c</think><answer>done</answer>"
+
+
 class _Scripted:
     """A policy that replays fixed texts (a stand-in for a model's raw output)."""
 
@@ -107,9 +115,7 @@ def test_symlink_to_private_answers_is_refused(tmp_path, chat, pool):
     answers = task.private_dir / "answers.csv"
     code = f"import os\nos.symlink({str(answers)!r}, 'submission.csv')\nprint('planted')"
     texts = [
-        "<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
-        '<think>b</think><tool_call>{"name": "score"}</tool_call>',
-        "<think>c</think><answer>done</answer>"]
+        _runs(code), '<think>b</think><tool_call>{"name": "score"}</tool_call>', ANSWER]
     trajectory = _run(task, _Scripted(chat, texts), chat, pool)
     info = trajectory.info
     assert info.termination == "answer" and not info.valid_submission
@@ -121,8 +127,7 @@ def test_data_link_is_read_only_and_grants_no_private_file(tmp_path, chat, pool)
     code = ("import os\nprint(sorted(os.listdir('data')))\n"
             "print(os.path.exists('data/../private/answers.csv'))\n"
             "open('data/planted.csv', 'w').write('x')")
-    texts = ["<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
-             "<think>c</think><answer>done</answer>"]
+    texts = [_runs(code), ANSWER]
     trajectory = _run(task, _Scripted(chat, texts), chat, pool)
     text = chat.decode(trajectory.sequences[0].ids)
     assert "'sample_submission.csv'" in text and "'train.csv'" in text
@@ -132,8 +137,7 @@ def test_data_link_is_read_only_and_grants_no_private_file(tmp_path, chat, pool)
 
 def test_execution_time_limit(tmp_path, chat, pool):
     task = write_tabular_task(tmp_path / "task")
-    texts = ["<think>a</think>" + actions.render_tool_call(
-        "run_python", {"code": "import time\ntime.sleep(30)"})]
+    texts = [_runs("import time\ntime.sleep(30)")]
     config = loop.AgentConfig(max_turns=2, exec_timeout_s=2, exec_limits=Limits(wall_s=2))
     trajectory = _run(task, _Scripted(chat, texts), chat, pool, config)
     info = trajectory.info
@@ -159,8 +163,7 @@ def test_a_wide_printout_never_cuts_the_next_turn(tmp_path, chat, pool):
     code = ("import numpy as np, pandas as pd\n"
             "frame = pd.DataFrame(np.random.default_rng(0).random((20, 64)))\n"
             "print(frame.to_string())")
-    texts = ["<think>a</think>" + actions.render_tool_call("run_python", {"code": code}),
-             "<think>b</think><answer>done</answer>"]
+    texts = [_runs(code), ANSWER]
     config = loop.AgentConfig(max_turns=3, context_tokens=4096, prompt_tokens=2048,
                               max_new_tokens=1536, exec_timeout_s=60,
                               exec_limits=Limits(wall_s=60, memory_bytes=2 << 30))

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from sandmle_jax.errors import ConfigError
 from sandmle_jax.models import tokenizer as tokenizer_lib
 
 
@@ -72,5 +73,5 @@ def test_files_are_copied_and_reload(qwen3_dir, tmp_path, tokenizer):
 
 
 def test_missing_tokenizer_is_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="tokenizer_config.json"):
+    with pytest.raises(ConfigError, match="tokenizer_config.json"):
         tokenizer_lib.load_tokenizer(str(tmp_path))
