@@ -156,3 +156,24 @@ def test_one_program_per_kind_and_tier_and_the_tier_in_one_place(tmp_path):
     differing = [i for i, row in enumerate(zip(*lines)) if len(set(row)) > 1]
     assert [[program[i] for i in differing] for program in lines] == [
         [f'TIER = "{tier}"'] for tier in strategies.TIERS]
+
+
+def _real_world_quirks(frame, x):
+    """A table like Kaggle's: a boolean feature, a column train.csv has besides the label (an
+    outcome known only afterwards), and training rows without a label."""
+    frame["member"] = x[:, 1] > 0  # read back by pandas as a bool column
+    y = pd.Series((x[:, 0] + x[:, 1] > 0).astype(float), name="label")
+    train_only = pd.DataFrame({"refund": np.abs(x[:, 2]), "label": y})
+    train_only.loc[::17, "label"] = np.nan
+    answers = pd.DataFrame({"id": frame["id"], "label": y.fillna(0).astype(int)})
+    return train_only, answers
+
+
+def test_real_world_quirks_get_their_lines_and_only_they(tmp_path):
+    quirky = _task(tmp_path / "quirky", "roc_auc", ["label"], _real_world_quirks)
+    plain = _task(tmp_path / "plain", "roc_auc", ["label"], _binary)
+    code = strategies.solution_code(quirky, "linear")
+    extra = (strategies._LABELS_BY_NAME, strategies._DROP_UNLABELLED, strategies._BOOLS)
+    assert all(part in code for part in extra)
+    assert not any(part in strategies.solution_code(plain, "linear") for part in extra)
+    assert _better(quirky, _score(quirky, "linear", tmp_path), 0.5)  # AUC of a constant: 0.5
