@@ -38,6 +38,7 @@ _MAX_SHARD_GB = flags.DEFINE_float("max_shard_gb", 5.0, "Largest safetensors fil
 def main(argv):
     del argv
     host_memory.keep_freed_memory_from_flags()
+    console.quiet()
     checkpoint, out = paths.absolute(_CHECKPOINT.value), paths.absolute(_OUT.value)
     if not checkpoint.is_dir():
         raise ConfigError(f"--checkpoint {checkpoint}: no such directory")

@@ -19,6 +19,7 @@ _SUBMISSION = flags.DEFINE_string("submission", None, "Submission CSV to grade."
 
 def main(argv):
     del argv
+    console.quiet()
     loaded = task.load_task(_TASK.value)  # a broken task: TaskError, one line, exit 2
     report = grading.grade(loaded, paths.absolute(_SUBMISSION.value))
     print(json.dumps(report.to_dict(), indent=2))

@@ -33,6 +33,7 @@ _TASK_TYPE = flags.DEFINE_enum("task_type", None, list(TASK_TYPES),
 
 def main(argv):
     del argv
+    console.quiet()
     competitions, data_dir = paths.absolute(_COMPETITIONS.value), paths.absolute(_DATA_DIR.value)
     for flag, path in (("--competitions", competitions), ("--data_dir", data_dir)):
         if not path.is_dir():

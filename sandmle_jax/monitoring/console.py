@@ -2,7 +2,8 @@
 
 The terminal gets progress bars (tqdm, on stderr), one line per finished stage (`stage`), the
 final tables, warnings and errors. Library chatter - absl's, Orbax's and JAX's INFO lines -
-goes only to the log file under the run's directory (`log_to`). A launcher runs its `main`
+goes only to the log file under the run's directory (`log_to`), or nowhere for a launcher that
+has no run directory (`quiet`). A launcher runs its `main`
 through `run_launcher`: an error the user can fix (`errors.UserError`, a bad flag, a sandbox the
 host cannot provide) becomes one line on stderr and exit status 2; anything else is a bug and
 keeps its traceback.
@@ -36,6 +37,11 @@ def log_to(log_dir: str | os.PathLike) -> pathlib.Path:
     logging.get_absl_handler().use_absl_log_file(log_dir=str(log_dir))
     _log_file["active"] = True
     return log_dir
+
+
+def quiet() -> None:
+    """For a launcher with no run directory to log into: only warnings and errors are shown."""
+    logging.set_verbosity(logging.WARNING)
 
 
 def stage(message: str) -> None:
