@@ -6,16 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import sys
 from collections.abc import Sequence
 
-from sandbox_runner import Isolation, Pool, Sandbox
+from sandbox_runner import Pool
 
 from sandmle_jax import paths
 from sandmle_jax.agent import loop, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
-from sandmle_jax.agent.sandbox_check import check_sandbox
+from sandmle_jax.agent import sandbox_setup
 from sandmle_jax.agent.trajectory import Trajectory
 from sandmle_jax.errors import ConfigError
 from sandmle_jax.eval import openai_policy, plots, report, runner
@@ -65,10 +64,7 @@ def check_request(config, request: EvalRequest) -> None:
         raise ConfigError("--policy=openai needs --openai_base_url")
     if request.model_dir and not request.model_dir.is_dir():
         raise ConfigError(f"--model_dir {request.model_dir}: no such directory")
-    try:
-        Isolation.parse(config.sandbox.min_isolation)
-    except ValueError as e:
-        raise ConfigError(f"sandbox.min_isolation: {e}") from None
+    sandbox_setup.min_isolation(config.sandbox.min_isolation)
 
 
 async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:
@@ -80,9 +76,8 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
     tokenizer = tokenizer_lib.load_tokenizer(str(tokenizer_dir))
     chat = ChatFormat.from_tokenizer(tokenizer)
     box = config.sandbox
-    sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation),
-                      interpreter=paths.absolute_or_empty(box.interpreter) or sys.executable)
-    check_sandbox(sandbox)
+    sandbox = sandbox_setup.sandbox_for(box)
+    sandbox_setup.check_sandbox(sandbox)
     engine = None
     e = config.eval
     if request.policy == "reference":

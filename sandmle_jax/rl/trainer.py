@@ -26,7 +26,6 @@ import collections
 import dataclasses
 import json
 import pathlib
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -37,11 +36,11 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sandbox_runner import Isolation, Pool, Sandbox
+from sandbox_runner import Pool
 
 from sandmle_jax import paths
 from sandmle_jax.agent import loop, reference, strategies
-from sandmle_jax.agent.sandbox_check import check_sandbox
+from sandmle_jax.agent import sandbox_setup
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
 from sandmle_jax.agent.trajectory import Trajectory
@@ -352,9 +351,8 @@ class Trainer:
 
     async def run(self) -> dict[str, Any]:
         box = self.config.sandbox
-        sandbox = Sandbox(min_isolation=Isolation.parse(box.min_isolation),
-                          interpreter=box.interpreter or sys.executable)
-        check_sandbox(sandbox)
+        sandbox = sandbox_setup.sandbox_for(box)
+        sandbox_setup.check_sandbox(sandbox)
         self.say(f"sandbox: {sandbox.isolation.name.lower()} isolation, {box.workers} workers")
         train, validation = self.tasks()
         model_dir = self.base_model_dir(train)
@@ -501,10 +499,7 @@ def _validate(config) -> None:
     if max(config.batching.bucket_lengths) < config.agent.context_tokens:
         raise ConfigError(f"the largest batching bucket ({max(config.batching.bucket_lengths)})"
                           f" must hold agent.context_tokens ({config.agent.context_tokens})")
-    try:
-        Isolation.parse(config.sandbox.min_isolation)
-    except ValueError as e:
-        raise ConfigError(f"sandbox.min_isolation: {e}") from None
+    sandbox_setup.min_isolation(config.sandbox.min_isolation)
     for key in ("sandbox.workers", "sft.batch_size", "grpo.tasks_per_step", "eval.seeds",
                 "rollout.concurrency", "checkpoint.every"):
         section, name = key.split(".")

@@ -9,10 +9,10 @@ candidate that crashes is recorded as rejected and the run goes on.
 
 Fail fast: a candidate whose baseline programs could not start or read their inputs, or whose
 build raised one of the set-up's errors (`_SETUP_ERRORS`: the sandbox, the disk, the LLM
-endpoint), failed on the set-up rather than on a gate or its own output. Such a record is not final (a rerun
-builds the candidate again), and when the first `fail_fast_candidates` candidates of a run all
-fail with the same such error, the run stops with it (`SetupError`) instead of burning through
-every candidate.
+endpoint), failed on the set-up rather than on a gate or its own output. Such a record is not
+final (a rerun builds the candidate again), and when the first `fail_fast_candidates`
+candidates of a run all fail with the same such error, the run stops with it (`SetupError`)
+instead of burning through every candidate.
 
 Output: tasks/<task_id>/ (the task store), records/<task_id>.json, manifest.json (kept tasks,
 train/validation split), report.json (yield per gate, diversity counts, timing), logs/.
@@ -28,7 +28,6 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,7 @@ from tqdm import tqdm
 from sandbox_runner import Limits, Pool, Sandbox, SandboxUnavailable, backends
 from sandbox_runner.pool import PoolClosed
 from sandmle_jax import paths
-from sandmle_jax.agent.sandbox_check import check_sandbox
+from sandmle_jax.agent.sandbox_setup import check_sandbox, interpreter
 from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.synth import gates as gates_lib
@@ -92,9 +91,7 @@ class Generator:
         box = config["sandbox"]
         self.limits = Limits(wall_s=float(box["wall_s"]), memory_bytes=int(box["memory_mb"]) * MiB,
                              cpus=1)
-        self.sandbox = Sandbox(backend=box["backend"],
-                               interpreter=str(paths.absolute(box["interpreter"] or
-                                                              sys.executable)))
+        self.sandbox = Sandbox(backend=box["backend"], interpreter=interpreter(box["interpreter"]))
         self.workers = int(box["workers"])
         self.fail_fast = int(config["fail_fast_candidates"])
 

@@ -1,19 +1,24 @@
-"""Before any episode: one program in the sandbox shows that agent code can run there at all.
+"""The sandbox agent programs run in: built from a recipe's `sandbox` section, and proved to work
+before any episode.
 
-It must start under the sandbox's interpreter, import the libraries the prompts promise, read a
-file from a read-only mount (as tasks' data is read) and write into its workspace. A set-up that
-fails this would fail every episode of the run, one by one, for minutes; here it fails in
-seconds with the program's own error.
+The proof is one program that must start under the sandbox's interpreter, import the libraries
+the prompts promise, read a file from a read-only mount (as tasks' data is read) and write into
+its workspace. A set-up that fails it would fail every episode of the run, one by one, for
+minutes; here it fails in seconds with the program's own error.
 """
 
 from __future__ import annotations
 
 import pathlib
+import sys
 import tempfile
+from collections.abc import Mapping
+from typing import Any
 
-from sandbox_runner import Episode, Limits
+from sandbox_runner import Episode, Isolation, Limits, Sandbox
 
-from sandmle_jax.errors import SetupError
+from sandmle_jax import paths
+from sandmle_jax.errors import ConfigError, SetupError
 
 PROBE = "probe.csv"
 _PROGRAM = f'''import os
@@ -24,6 +29,26 @@ with open("written.txt", "w") as f:
     f.write(str(len(rows)))
 print("sandbox ok")
 '''
+
+
+def min_isolation(value: str) -> Isolation:
+    """A recipe's `sandbox.min_isolation`, or ConfigError naming the key."""
+    try:
+        return Isolation.parse(value)
+    except ValueError as e:
+        raise ConfigError(f"sandbox.min_isolation: {e}") from None
+
+
+def interpreter(configured: str) -> str:
+    """The Python that runs agent code: `sandbox.interpreter` made absolute, or by default this
+    environment's."""
+    return str(paths.absolute(configured)) if configured else sys.executable
+
+
+def sandbox_for(section: Mapping[str, Any]) -> Sandbox:
+    """The sandbox a recipe's `sandbox` section asks for (`min_isolation`, `interpreter`)."""
+    return Sandbox(min_isolation=min_isolation(section["min_isolation"]),
+                   interpreter=interpreter(section["interpreter"]))
 
 
 def check_sandbox(runner, limits: Limits = Limits(wall_s=120)) -> None:
