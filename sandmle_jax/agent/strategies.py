@@ -30,6 +30,7 @@ than the class prior on a 270-row table that a linear model fits).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import pathlib
 
@@ -213,9 +214,11 @@ def submission_kind(task: Task) -> tuple[str, int]:
     return metric.kind.value, metric.k or 10
 
 
+@functools.lru_cache(maxsize=256)
 def _needs(public_dir: pathlib.Path) -> tuple[bool, bool, bool]:
     """(label by target name, drop unlabelled rows, booleans) for this task's public tables;
-    all three where they cannot be read."""
+    all three where they cannot be read. Cached: a task's files never change (checksums), and
+    every episode's program asks again."""
     try:
         train = pd.read_csv(public_dir / "train.csv")
         test = pd.read_csv(public_dir / "test.csv", nrows=5)
