@@ -79,6 +79,9 @@ GRADER_METRICS: dict[str, tuple[str, str]] = {
     **dict.fromkeys(("r2", "r-squared", "coefficient-of-determination"), ("r2", "")),
     **dict.fromkeys(("mape", "mean-absolute-percentage-error"), ("mape", "")),
 }
+# MLE-bench grades these over space-separated label *sets* in some competitions (micro-F1 of
+# tags); ours compare single labels, so answers that are label sets are refused under them.
+_SINGLE_LABEL_F1 = ("f1", "f1_micro", "f1_macro")
 # "MAP@12", "map-at-5", "mean-average-precision-at-5", "ndcg@10": cutoff families.
 _CUTOFF = re.compile(r"(map|mean-average-precision|ndcg)(?:@|-at-|-)(\d+)")
 _FAMILIES = {"map": "map", "mean-average-precision": "map", "ndcg": "ndcg"}
@@ -292,6 +295,10 @@ def _answers_for(metric: str, answers: pd.DataFrame, sample_columns: list[str],
     if id_column not in answers.columns:
         raise TaskError(f"{answers_path.name} has no id column {id_column!r} (has "
                         f"{list(answers.columns)})")
+    if metric in _SINGLE_LABEL_F1 and targets[0] in answers and _label_sets(answers[targets[0]]):
+        raise TaskError(f"{answers_path.name}'s {targets[0]!r} holds space-separated label sets "
+                        f"(e.g. {answers[targets[0]].iloc[0]!r}); F1 over label sets is not "
+                        "computed here")
     if all(t in answers.columns for t in targets):
         return answers[sample_columns]
     labels = [c for c in answers.columns if c != id_column and c not in targets]
@@ -309,6 +316,15 @@ def _answers_for(metric: str, answers: pd.DataFrame, sample_columns: list[str],
         return pd.concat([answers[[id_column]], one_hot], axis=1)
     missing = [t for t in targets if t not in answers.columns]
     raise TaskError(f"{answers_path.name} lacks the sample's target columns {missing[:5]}")
+
+
+def _label_sets(values: pd.Series) -> bool:
+    """Whether cells are sets of space-separated labels (tags) rather than labels that happen to
+    hold spaces ("Twitter for Android"): sets combine a few tokens into many distinct cells."""
+    if not values.str.contains(r"\s").any():
+        return False
+    tokens = {token for cell in values for token in cell.split()}
+    return values.nunique() > len(tokens)
 
 
 def _prove_grading(task: Task) -> None:

@@ -50,7 +50,7 @@ class Competition:
     metric: str  # what the importer maps it to ("" for a refused one)
     table: Callable[[], pd.DataFrame]
     targets: tuple[str, ...]  # label column(s) of the table
-    form: str  # value | label | binary | classes | classes_by_label | multilabel | ranked
+    form: str  # value | label | binary | classes | classes_by_label | multilabel | ranked | tags
     lower_is_better: bool
     positive: str = ""  # binary / multilabel: the value that becomes 1
     class_columns: tuple[str, ...] = ()  # classes_by_label: the sample's class columns
@@ -111,6 +111,8 @@ COMPETITIONS = (
     Competition("glass-unmatched", "multi-class-log-loss", "", _r("MASS", "fgl"), ("type",),
                 "classes_by_label", True, class_columns=("a", "b", "c", "d"), rows=214,
                 refuse="match no one-to-one"),
+    Competition("car-tags", "micro-f1-score", "", _r("ggplot2", "mpg"), ("class", "drv", "fl"),
+                "tags", False, rows=234, refuse="space-separated label sets"),
 )
 
 
@@ -140,6 +142,10 @@ def write(comp: Competition, registry: pathlib.Path, data: pathlib.Path, seed: i
     rows = rng.permutation(len(table))[:comp.rows]
     table = table.iloc[rows].reset_index(drop=True)
     table.insert(0, "id", [f"r{i:04d}" for i in range(len(table))])
+    if comp.form == "tags":  # one cell holds a set of labels, as in Kaggle's tagging contests
+        table = table.drop(columns=list(comp.targets)).assign(
+            tags=table[list(comp.targets)].astype(str).agg(" ".join, axis=1))
+        comp = dataclasses.replace(comp, targets=("tags",), form="label")
     cut = (2 * len(table)) // 3
     train, test = table.iloc[:cut].copy(), table.iloc[cut:].copy()
     targets = list(comp.targets)
