@@ -43,6 +43,21 @@ from sandmle_jax.tasks.task import Task
 
 TIERS = ("constant", "linear", "forest", "boosting")  # each a model, chosen in one line
 TUNED = "tuned"
+# Outside the agent's tiers: the fidelity benchmark's seven-strategy ladder adds two weak
+# learners (their model lines go only into their own programs).
+LADDER = ("constant", "knn", "tree", "linear", "forest", "boosting", TUNED)
+_LADDER_MODELS = {
+    "classifier": {
+        "knn": "from sklearn.neighbors import KNeighborsClassifier\n"
+               "MODELS[\"knn\"] = KNeighborsClassifier(n_neighbors=15)\n",
+        "tree": "from sklearn.tree import DecisionTreeClassifier\n"
+                "MODELS[\"tree\"] = DecisionTreeClassifier(max_depth=4, random_state=0)\n"},
+    "regressor": {
+        "knn": "from sklearn.neighbors import KNeighborsRegressor\n"
+               "MODELS[\"knn\"] = KNeighborsRegressor(n_neighbors=15)\n",
+        "tree": "from sklearn.tree import DecisionTreeRegressor\n"
+                "MODELS[\"tree\"] = DecisionTreeRegressor(max_depth=4, random_state=0)\n"},
+}
 
 # Every tier's model, so that a program names its tier in one token (`TIER = "forest"`).
 _MODELS = {
@@ -233,21 +248,25 @@ def _needs(public_dir: pathlib.Path) -> tuple[bool, bool, bool]:
             any(pd.api.types.is_bool_dtype(train[c]) for c in features))
 
 
-def solution_code(task: Task, tier: str) -> str:
-    """A complete program that trains a `tier` model and writes submission.csv."""
-    if tier not in TIERS + (TUNED,):
-        raise ValueError(f"unknown tier {tier!r}; known: {TIERS + (TUNED,)}")
+def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> str:
+    """A complete program that trains a `tier` model (one of LADDER) and writes submission.csv,
+    reading the task's files from `data_dir` (the agent's ./data link by default)."""
+    if tier not in LADDER:
+        raise ValueError(f"unknown tier {tier!r}; known: {LADDER}")
     kind, k = submission_kind(task)
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     by_name, unlabelled, bools = _needs(task.public_dir)
     labels = (_LABELS_BY_NAME if by_name else _LABELS) + (_DROP_UNLABELLED if unlabelled else "")
-    preamble = _PREAMBLE.format(data=prompts.DATA_DIR, labels=labels,
+    preamble = _PREAMBLE.format(data=data_dir, labels=labels,
                                 bools=_BOOLS if bools else "")
     if kind == "class_probabilities":  # the label -> column match, as the importer makes it
         preamble += "\n\n" + inspect.getsource(class_columns.match_columns) + "\n\n"
-    models = _MODELS["classifier" if kind in _CLASSIFICATION + ("ranked_list",) else "regressor"]
+    family = "classifier" if kind in _CLASSIFICATION + ("ranked_list",) else "regressor"
+    models = _MODELS[family]
     if tier == TUNED:
         models += "\n" + _TUNED
+    elif tier in _LADDER_MODELS[family]:
+        models += "\n" + _LADDER_MODELS[family][tier]
     branch = _BRANCHES[kind].format(
         k=k, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
         unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")

@@ -8,6 +8,7 @@ baseline and generated script runs in `sandbox_runner`.
 
 from sandmle_jax.synth.dna import TaskDNA, extract_dna, mutate
 from sandmle_jax.synth.pipeline import generate
-from sandmle_jax.synth.seeds import Seed, load_seeds, seed_from_task
+from sandmle_jax.synth.seed_dna import seed_from_task
+from sandmle_jax.synth.seeds import Seed, load_seeds
 
 __all__ = ["Seed", "TaskDNA", "extract_dna", "generate", "load_seeds", "mutate", "seed_from_task"]

@@ -64,6 +64,10 @@ class TaskDNA:
     n_train: int = 120
     n_test: int = 80
     seed: int = 0  # the generator's RNG seed: same DNA, same task, byte for byte
+    # A real seed's DNA (`seed_dna.SeedDNA`), kept in every descendant's task.json.
+    seed_dna: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # The LLM Strategist's free-form plan for a real seed: story, feature semantics, mutations.
+    brief: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -84,6 +88,8 @@ class TaskDNA:
         if self.n_test < 20:
             raise DNAError(f"dna.n_test={self.n_test}: need >= 20 test rows for stable scores")
         object.__setattr__(self, "input_shape", dict(self.input_shape))
+        object.__setattr__(self, "seed_dna", dict(self.seed_dna))
+        object.__setattr__(self, "brief", dict(self.brief))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,7 +108,7 @@ def extract_dna(seed: Seed) -> TaskDNA:
     return TaskDNA(seed_id=seed.id, modality=seed.modality, task_type=seed.task_type,
                    metric=seed.metric, lower_is_better=seed.lower_is_better,
                    input_shape=seed.input_shape, n_classes=seed.n_classes,
-                   n_targets=seed.n_targets)
+                   n_targets=seed.n_targets, seed_dna=seed.dna)
 
 
 def test_size(n_train: int) -> int:
@@ -112,14 +118,50 @@ def test_size(n_train: int) -> int:
 
 
 def mutate(dna: TaskDNA, rng: np.random.Generator, seed: int) -> TaskDNA:
-    """A new task's DNA: a domain and every knob drawn from RANGES (uniform)."""
+    """A new task's DNA: a domain and every knob drawn from RANGES (uniform); a real seed's
+    DNA sets imbalance, gaps, noise and non-linearity instead (`_seeded_knobs`)."""
     knobs = {}
     for knob, (low, high) in RANGES.items():
         knobs[knob] = (int(rng.integers(low, high + 1)) if knob in _INT_KNOBS
                        else round(float(rng.uniform(low, high)), 3))
     domain = domains_lib.domain_names()[int(rng.integers(len(domains_lib.DOMAINS)))]
+    if dna.seed_dna:
+        knobs |= _seeded_knobs(dna, rng)
     return dataclasses.replace(dna, domain=domain, n_test=test_size(knobs["n_train"]), seed=seed,
                                **knobs)
+
+
+def _clip(knob: str, value: float) -> float:
+    low, high = RANGES[knob]
+    return round(float(np.clip(value, low, high)), 3)
+
+
+def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
+    """Imbalance, missing rate, noise and non-linearity from the real seed's DNA (jittered, so
+    descendants differ).
+
+    The heads' priors invert: a binary head's positive share is 0.5 - 0.4 * imbalance; a
+    multiclass head's rarest/commonest prior ratio is exp(-2 * imbalance)."""
+    shares = list(dna.seed_dna.get("class_shares") or ())
+    knobs = {}
+    if len(shares) >= 2 and dna.task_type in ("binary", "multiclass", "ordinal"):
+        if dna.task_type == "binary":
+            imbalance = (0.5 - shares[-1]) / 0.4
+        else:
+            imbalance = -np.log(max(shares[-1], 1e-3) / shares[0]) / 2.0
+        knobs["imbalance"] = _clip("imbalance", imbalance + rng.uniform(-0.05, 0.05))
+    missing = float(dna.seed_dna.get("missing_rate") or 0.0)
+    if missing > 0:
+        knobs["missing_rate"] = _clip("missing_rate", missing * rng.uniform(0.7, 1.3))
+    signal, linearity = dna.seed_dna.get("signal"), dna.seed_dna.get("linearity")
+    if signal is not None and linearity is not None:
+        # A seed that is easy to learn gets little label noise; one that a linear model fits
+        # about as well as a forest gets a (nearly) linear rule without interactions.
+        knobs["noise"] = _clip("noise", 0.45 - 0.35 * signal + rng.uniform(-0.03, 0.03))
+        knobs["nonlinearity"] = _clip("nonlinearity",
+                                      3.0 * (1.0 - linearity) + rng.uniform(-0.05, 0.05))
+        knobs["interactions"] = int(0 if linearity >= 0.9 else min(3, round(10 * (1 - linearity))))
+    return knobs
 
 
 def at_scale(dna: TaskDNA, n_train: int) -> TaskDNA:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sandmle_jax.synth import submissions
+from sandmle_jax.synth import seed_dna, submissions
 from sandmle_jax.synth.candidate import Candidate, score_frame
 from sandmle_jax.synth.dna import TRAIN_ROWS
 from sandmle_jax.tasks import medals
@@ -224,3 +224,14 @@ def deterministic(candidate: Candidate, draft: Task) -> str | None:
         return (f"the same seed gave different data (checksums {digest[:12]} vs "
                 f"{candidate.replay_digest[:12]}); seed every random draw from dna.seed")
     return None
+
+
+@register_gate("seed_dna_kept")
+def seed_dna_kept(candidate: Candidate, draft: Task) -> str | None:
+    """A real seed's descendant, read back from its files, keeps the seed's structure
+    (`seed_dna.micro_expectation`); shipped seeds carry no DNA to keep."""
+    if not candidate.dna.seed_dna:
+        return None
+    expected = seed_dna.micro_expectation(seed_dna.SeedDNA.from_dict(candidate.dna.seed_dna))
+    drifted = seed_dna.drift(expected, seed_dna.read_seed_dna(draft, measure_signal=False))
+    return f"drifted from seed {candidate.dna.seed_id}: {'; '.join(drifted)}" if drifted else None

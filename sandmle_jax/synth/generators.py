@@ -52,8 +52,12 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 
 @register_generator("tabular")
 def tabular(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
-    n_informative = int(dna.input_shape.get("n_features", 6))
-    n_numeric = min(n_informative + dna.n_distractors, len(domain.numeric))
+    if "n_numeric" in dna.input_shape:  # a real seed's column count; distractors are among them
+        n_numeric = min(int(dna.input_shape["n_numeric"]), len(domain.numeric))
+        n_informative = n_numeric - min(dna.n_distractors, n_numeric // 2)
+    else:
+        n_informative = int(dna.input_shape.get("n_features", 6))
+        n_numeric = min(n_informative + dna.n_distractors, len(domain.numeric))
     n_categorical = min(int(dna.input_shape.get("n_categorical", 1)), len(domain.categorical))
     numeric = [domain.numeric[i] for i in rng.choice(len(domain.numeric), n_numeric, replace=False)]
     z = rng.standard_normal((n, n_numeric))

@@ -2,8 +2,9 @@
 
 The shipped seeds live as JSON files in `seed_data/`, one per seed, each modelled on a real
 MLE-bench competition's public metadata (modality, input shape, label cardinality, task type,
-metric; the direction follows from the metric). A prepared MLE-bench competition, imported with
-`tasks.mlebench.import_competition`, becomes a seed through `seed_from_task`.
+metric; the direction follows from the metric). A real task (one of ours, or a prepared MLE-bench
+competition imported with `tasks.mlebench`) becomes a seed through `seed_dna.seed_from_task`,
+which reads its DNA off its files and keeps it in `Seed.dna`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 from sandmle_jax import dataclass_keys
 from sandmle_jax.errors import UserError
 from sandmle_jax.tasks import metrics as metrics_lib
-from sandmle_jax.tasks.task import Task
 
 MODALITIES = ("tabular", "text", "image", "timeseries")
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "ordinal", "ranking",
@@ -39,6 +39,8 @@ class Seed:
     n_classes: int  # classes or grades; 0 where the target is not categorical
     n_targets: int  # submission target columns
     note: str = ""  # how the micro twin departs from the original, if it does
+    dna: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # a real seed's SeedDNA
+    source: str = ""  # a real seed's task directory (its description.md and rows)
 
     def __post_init__(self):
         where = f"seed {self.id!r}"
@@ -55,6 +57,7 @@ class Seed:
         if self.n_targets < 1:
             raise SeedError(f"{where}: n_targets must be >= 1")
         object.__setattr__(self, "input_shape", dict(self.input_shape))
+        object.__setattr__(self, "dna", dict(self.dna))
 
     @property
     def lower_is_better(self) -> bool:
@@ -78,33 +81,3 @@ def load_seeds() -> dict[str, Seed]:
             seed = Seed.from_dict(json.loads(entry.read_text()))
             seeds[seed.id] = seed
     return seeds
-
-
-def seed_from_task(task: Task, input_shape: Mapping[str, int] | None = None) -> Seed:
-    """A seed from a loaded task (e.g. an imported MLE-bench competition): its schema, no story.
-
-    The task's spec must name one of MODALITIES and TASK_TYPES (`import_competition` infers
-    them from the data unless given) and a registered metric. Label cardinality comes from the answers;
-    the input shape defaults to the public train.csv's column count.
-    """
-    spec = task.spec
-    if spec.modality not in MODALITIES or spec.task_type not in TASK_TYPES:
-        raise SeedError(f"task {spec.id!r}: modality={spec.modality!r}, task_type="
-                        f"{spec.task_type!r}; import it with modality in {MODALITIES} and "
-                        f"task_type in {TASK_TYPES}")
-    n_classes = 0
-    if spec.task_type in ("binary", "multiclass", "ordinal"):
-        targets = task.answers[list(spec.target_columns)]
-        n_classes = (len(spec.target_columns) if len(spec.target_columns) > 1
-                     else int(targets.iloc[:, 0].nunique()))
-    if input_shape is None:
-        train = task.public_dir / "train.csv"
-        width = 8
-        if train.is_file():
-            with train.open() as f:
-                width = len(f.readline().split(","))
-        input_shape = {"n_features": max(2, min(width - 1 - len(spec.target_columns), 12)),
-                       "n_categorical": 1}
-    return Seed(id=f"mlebench_{spec.id}", modelled_on=spec.id, modality=spec.modality,
-                task_type=spec.task_type, metric=spec.metric, input_shape=input_shape,
-                n_classes=n_classes, n_targets=len(spec.target_columns))

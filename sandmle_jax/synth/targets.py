@@ -117,7 +117,9 @@ def binary(dna, domain, signals, rng, forecast=None) -> Targets:
 def multiclass(dna, domain, signals, rng, forecast=None) -> Targets:
     output = _require_output(dna, ("class_probabilities", "label"))
     column, names = domain.classes
-    classes = list(names[: dna.n_classes])
+    # A real seed may have more classes than the domain names (digits: 10).
+    classes = [*names, *(f"{column}_{j}" for j in range(len(names), dna.n_classes))]
+    classes = classes[: dna.n_classes]
     prior = np.exp(-2.0 * dna.imbalance * np.arange(len(classes)) / max(len(classes) - 1, 1))
     logits = signals * _sharpness(dna) + np.log(prior / prior.sum())
     prob = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -39,12 +39,12 @@ def _has_image_files(public_dir: pathlib.Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in public_dir.rglob("*"))
 
 
-def _is_image_names(column: pd.Series) -> bool:
+def is_image_names(column: pd.Series) -> bool:
     values = column.dropna().astype(str)
     return len(values) > 0 and values.str.lower().str.endswith(IMAGE_SUFFIXES).mean() > 0.9
 
 
-def _is_text(column: pd.Series) -> bool:
+def is_text(column: pd.Series) -> bool:
     values = column.dropna().astype(str)
     if values.empty or pd.api.types.is_numeric_dtype(column):
         return False
@@ -52,7 +52,7 @@ def _is_text(column: pd.Series) -> bool:
             and values.str.split().str.len().mean() >= _TEXT_MIN_WORDS)
 
 
-def _is_time(name: str, column: pd.Series) -> bool:
+def is_time(name: str, column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column):
         return False
     values = column.dropna().astype(str).head(200)
@@ -71,11 +71,11 @@ def infer_modality(public_dir: str | pathlib.Path, skip_columns: tuple[str, ...]
     public_dir = pathlib.Path(public_dir)
     table = training_table(public_dir)
     columns = [c for c in table.columns if c not in skip_columns]
-    if _has_image_files(public_dir) or any(_is_image_names(table[c]) for c in columns):
+    if _has_image_files(public_dir) or any(is_image_names(table[c]) for c in columns):
         return "image"
-    if any(_is_text(table[c]) for c in columns):
+    if any(is_text(table[c]) for c in columns):
         return "text"
-    if any(_is_time(str(c), table[c]) for c in columns):
+    if any(is_time(str(c), table[c]) for c in columns):
         return "timeseries"
     return "tabular"
 

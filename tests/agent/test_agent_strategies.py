@@ -177,3 +177,24 @@ def test_real_world_quirks_get_their_lines_and_only_they(tmp_path):
     assert all(part in code for part in extra)
     assert not any(part in strategies.solution_code(plain, "linear") for part in extra)
     assert _better(quirky, _score(quirky, "linear", tmp_path), 0.5)  # AUC of a constant: 0.5
+
+
+@pytest.mark.parametrize("metric", ["multiclass_log_loss", "rmsle"])
+def test_ladder_only_tiers_run_from_an_absolute_data_dir_and_beat_constant(tmp_path, metric):
+    """knn and tree (the fidelity ladder's weak learners) read the task's public/ by its path,
+    as the sandboxed ladder runs them; the agent's programs never carry their model lines."""
+    targets, make = KINDS[metric]
+    task = _task(tmp_path / "task", metric, targets, make)
+    constant = _score(task, "constant", tmp_path)
+    for tier in ("knn", "tree"):
+        code = strategies.solution_code(task, tier, data_dir=str(task.public_dir))
+        assert f'D = "{task.public_dir}"' in code
+        workdir = tmp_path / f"abs-{tier}"
+        workdir.mkdir()
+        (workdir / "s.py").write_text(code)
+        subprocess.run([sys.executable, "s.py"], cwd=workdir, check=True, timeout=300)
+        score = grading.grade(task, workdir / "submission.csv").score
+        assert _better(task, score, constant), (tier, score, constant)
+    for tier in strategies.TIERS + (strategies.TUNED,):
+        code = strategies.solution_code(task, tier)
+        assert "KNeighbors" not in code and "DecisionTree" not in code

@@ -1,5 +1,5 @@
 """Real competitions in: `launch.import_mlebench` on MLE-bench-layout competitions built from real
-data (tests/launch/real_competitions.py), then `launch.evaluate` with the reference agent under
+data (benchmarks/real_competitions.py), then `launch.evaluate` with the reference agent under
 the tiny CPU recipe, both run as a user runs them (subprocesses, relative paths, another
 working directory).
 
@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from real_competitions import COMPETITIONS, write
+from benchmarks.real_competitions import COMPETITIONS, write
 from sklearn import metrics as sk
 
 from sandmle_jax.tasks import mlebench

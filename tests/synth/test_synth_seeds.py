@@ -8,7 +8,7 @@ import pytest
 from conftest import write_tabular_task
 
 from sandmle_jax.synth import dna as dna_lib
-from sandmle_jax.synth import domains, seeds
+from sandmle_jax.synth import domains, seed_dna, seeds
 from sandmle_jax.tasks import metrics
 
 
@@ -83,13 +83,11 @@ def test_full_scale_twin_keeps_everything_but_size():
 
 
 def test_a_prepared_competition_becomes_a_seed(tmp_path):
-    task = write_tabular_task(tmp_path / "comp")
-    with pytest.raises(seeds.SeedError, match="task_type='classification'"):
-        seeds.seed_from_task(task)
-    binary = dataclasses.replace(task, spec=dataclasses.replace(task.spec, task_type="binary"))
-    seed = seeds.seed_from_task(binary)
+    task = write_tabular_task(tmp_path / "comp")  # task_type "classification": inferred
+    seed = seed_dna.seed_from_task(task, seed_id="toy")
     assert (seed.modality, seed.task_type, seed.metric, seed.n_classes, seed.n_targets) == (
         "tabular", "binary", "roc_auc", 2, 1)
-    assert seed.input_shape["n_features"] == 3  # x1, x2, colour
+    assert seed.input_shape == {"n_numeric": 2, "n_categorical": 1}  # x1, x2; colour
+    assert seed.source == str(task.root) and seed.dna["source"] == "toy-churn"
     dna = dna_lib.extract_dna(seed)
-    assert dna.seed_id == "mlebench_toy-churn" and not dna.lower_is_better
+    assert dna.seed_id == "toy" and not dna.lower_is_better and dna.seed_dna == seed.dna

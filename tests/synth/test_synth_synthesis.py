@@ -156,3 +156,26 @@ def test_linear_and_simple_rungs_match_sklearn_on_probabilities(tmp_path):
     inside = (ours > 0.011) & (ours < 0.989)
     assert inside.sum() > len(ours) // 2
     np.testing.assert_allclose((ours[inside] - 0.15 * prior) / 0.85, reference[inside], atol=0.03)
+
+
+@pytest.mark.parametrize("numeric,categorical,distractors", [(9, 2, 3), (1, 3, 5), (0, 2, 0),
+                                                             (14, 0, 5)])
+def test_a_real_seeds_column_counts_are_kept_exactly(numeric, categorical, distractors):
+    dna = _dna("tabular_binary_auc", input_shape={"n_numeric": numeric,
+                                                  "n_categorical": categorical},
+               n_distractors=distractors)
+    data = synthesis.synthesize(dna)
+    features = data.train[list(data.baseline.feature_columns)]
+    kinds = [pd.api.types.is_numeric_dtype(features[c]) for c in features.columns]
+    assert (sum(kinds), len(kinds) - sum(kinds)) == (numeric, categorical)
+
+
+def test_more_classes_than_the_domain_names():
+    dna = _dna("tabular_multiclass_accuracy", n_classes=10, n_train=200, imbalance=0.0,
+               noise=0.1)
+    data = synthesis.synthesize(dna)
+    column = data.target_columns[0]
+    labels = set(data.train[column]) | set(data.answers[column])
+    assert len(labels) == 10
+    assert len({c for c in labels if c.startswith(f"{column}_")}) == 10 - len(
+        domains.get_domain(dna.domain).classes[1])
