@@ -17,6 +17,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0  # run seed: candidate i's RNG seed derives from (seed, i)
     config.num_tasks = 50  # verified tasks to keep; --num_tasks overrides
     config.seeds = ""  # comma-separated seed ids to draw from, round-robin; "" = all shipped
+    # Real seeds: a folder of competitions in MLE-bench's layout or task directories (their DNA
+    # is read off their files); with it, shipped seeds only where `seeds` names them.
+    config.seeds_dir = ""
     # Candidates tried at most = factor * num_tasks (the paper kept 76% of its candidates).
     config.max_candidates_factor = 3.0
     config.validation_fraction = 0.07  # the paper's 64 validation of 912 tasks

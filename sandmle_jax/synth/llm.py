@@ -1,7 +1,9 @@
 """The `llm` backend: each role is a prompted LLM behind an OpenAI-compatible chat endpoint.
 
-The paper's path. Strategist: replies with the mutation knobs as JSON (the schema fields stay
-the seed's). Developer: replies with a data script, run in the sandbox with an execute-debug loop
+The paper's path. Strategist: for a shipped seed, replies with the mutation knobs as JSON (the
+schema fields stay the seed's); for a real seed, reads its description.md, a sample of its rows
+and its DNA, and proposes the new task in free form (story, feature semantics, mutations) within
+what the DNA keeps, plus knobs that express it. Developer: replies with a data script, run in the sandbox with an execute-debug loop
 (a failure, or outputs that do not form a valid task, go back as the next user turn); the script
 runs twice for the determinism gate, then the preset baseline ladder runs as in `procedural`.
 MLOps: confirms the metric and writes a script producing the constant and shuffled submissions,
@@ -25,7 +27,7 @@ import pandas as pd
 
 from sandbox_runner import Episode, read_workspace_file
 from sandmle_jax.synth import dna as dna_lib
-from sandmle_jax.synth import domains
+from sandmle_jax.synth import domains, seed_dna
 from sandmle_jax.synth.baselines import OUTPUT_KINDS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import ChatClient, fenced
@@ -85,11 +87,55 @@ Reply with one ```json block holding exactly these keys: domain (one of {domains
 Ranges (inclusive): {ranges}. n_train is the number of training rows."""
 
 
+_STRATEGIST_REAL = """You are the Data Strategist of a team that builds small machine-learning
+tasks. You are shown a real task: its description, a sample of its rows, and its DNA (the
+structure read off its files). Propose a new micro task (50-200 training rows) that keeps the
+structure listed under "keep" (a gate re-reads it from the generated files) and is otherwise
+new: a new setting, new meanings for the columns, and mutations of your choosing (class
+imbalance, label noise, missing values, distractor columns, non-linear effects, outliers...).
+Reply with one ```json block holding exactly these keys:
+  "domain": the closest of {domains} (its vocabulary names the columns),
+  "story": one or two sentences: what a row is and what is predicted,
+  "features": one object per input column, {{"name": ..., "type": {types}, "meaning": ...}},
+     with as many columns of each type as "keep" asks for,
+  "mutations": a list of short phrases, the ways the new task departs from the real one,
+  "knobs": an object with any of {knobs} set to express those mutations, within {ranges}."""
+_FEATURE_TYPES = ("numeric", "categorical", "text", "image")
+_SAMPLE_ROWS = 5
+_DESCRIPTION_CHARS = 3000
+
+
+def _seed_material(seed: Seed) -> str:
+    """What the Strategist reads of a real seed: its description, a few rows, its DNA and what
+    a descendant must keep."""
+    public = pathlib.Path(seed.source) / "public"
+    description = (public / "description.md").read_text(errors="replace")[:_DESCRIPTION_CHARS]
+    rows = pd.read_csv(public / "train.csv", nrows=_SAMPLE_ROWS).to_csv(index=False)
+    keep = seed_dna.micro_expectation(seed_dna.SeedDNA.from_dict(seed.dna))
+    return (f"Description of the real task:\n{description}\n\nFirst {_SAMPLE_ROWS} rows of its "
+            f"train.csv:\n{rows}\nIts DNA:\n{json.dumps(seed.dna, indent=2)}\n\n"
+            f"keep:\n{json.dumps(keep, indent=2)}")
+
+
+def _check_features(features: Any, keep: Mapping[str, Any]) -> None:
+    if not isinstance(features, list) or not all(
+            isinstance(f, dict) and {"name", "type", "meaning"} <= set(f) for f in features):
+        raise RoleFailure('"features" must be a list of {"name", "type", "meaning"} objects')
+    counts = {t: sum(f["type"] == t for f in features) for t in _FEATURE_TYPES}
+    wanted = {t: keep[f"n_{t}"] for t in _FEATURE_TYPES if f"n_{t}" in keep}
+    wrong = {t: (counts[t], n) for t, n in wanted.items() if counts[t] != n}
+    if wrong:
+        raise RoleFailure("feature counts do not keep the seed's: " + ", ".join(
+            f"{t}: {have} proposed, {n} kept" for t, (have, n) in wrong.items()))
+
+
 class Strategist:
     def __init__(self, chat: ChatClient, max_attempts: int):
         self.chat, self.max_attempts = chat, max_attempts
 
     def plan(self, seed: Seed, task_seed: int) -> dna_lib.TaskDNA:
+        if seed.dna:
+            return self._plan_from_real(seed, task_seed)
         base = dna_lib.extract_dna(seed)
         system = _STRATEGIST.format(domains=domains.domain_names(),
                                     knobs=", ".join(dna_lib.RANGES),
@@ -109,6 +155,42 @@ class Strategist:
                 raise RoleFailure(str(e))
 
         user = f"Seed schema:\n{json.dumps(seed.to_dict(), indent=2)}\nTask seed: {task_seed}"
+        return _converse(self.chat, "data_strategist", system, user, attempt, self.max_attempts)
+
+    def _plan_from_real(self, seed: Seed, task_seed: int) -> dna_lib.TaskDNA:
+        """A free-form plan within the real seed's DNA; the knobs only steer the numbers."""
+        base = dna_lib.extract_dna(seed)
+        keep = seed_dna.micro_expectation(seed_dna.SeedDNA.from_dict(seed.dna))
+        system = _STRATEGIST_REAL.format(domains=domains.domain_names(),
+                                         types="|".join(_FEATURE_TYPES),
+                                         knobs=", ".join(dna_lib.RANGES),
+                                         ranges=json.dumps(dna_lib.RANGES))
+
+        def attempt(reply: str) -> dna_lib.TaskDNA:
+            plan = _json_reply(reply)
+            expected = {"domain", "story", "features", "mutations", "knobs"}
+            if set(plan) != expected:
+                raise RoleFailure(f"keys must be exactly {sorted(expected)}, got {sorted(plan)}")
+            if not isinstance(plan["story"], str) or not plan["story"].strip():
+                raise RoleFailure('"story" must be a non-empty string')
+            if not isinstance(plan["mutations"], list) or not all(
+                    isinstance(m, str) for m in plan["mutations"]):
+                raise RoleFailure('"mutations" must be a list of strings')
+            _check_features(plan["features"], keep)
+            knobs = plan["knobs"]
+            if not isinstance(knobs, dict) or set(knobs) - set(dna_lib.RANGES):
+                raise RoleFailure(f'"knobs" must be an object with keys among '
+                                  f"{sorted(dna_lib.RANGES)}")
+            n_train = int(knobs.get("n_train", base.n_train))
+            brief = {k: plan[k] for k in ("story", "features", "mutations")}
+            try:
+                return dna_lib.TaskDNA.from_dict({**base.to_dict(), **knobs, "seed": task_seed,
+                                                  "domain": plan["domain"], "brief": brief,
+                                                  "n_test": dna_lib.test_size(n_train)})
+            except dna_lib.DNAError as e:
+                raise RoleFailure(str(e))
+
+        user = f"{_seed_material(seed)}\nTask seed: {task_seed}"
         return _converse(self.chat, "data_strategist", system, user, attempt, self.max_attempts)
 
 
@@ -205,6 +287,11 @@ class Developer:
         vocabulary = dataclasses.asdict(domains.get_domain(dna.domain))
         user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\n"
                 f"Domain vocabulary:\n{json.dumps(vocabulary)}")
+        if dna.seed_dna:  # a real seed's descendant: the gate re-reads these from the files
+            keep = seed_dna.micro_expectation(seed_dna.SeedDNA.from_dict(dna.seed_dna))
+            user += ("\nFollow the brief in the DNA, and keep this structure of the real seed "
+                     f"(re-read from your files; n_* count input columns by type):\n"
+                     f"{json.dumps(keep, indent=2)}")
         system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS))
         code, data = _converse(self.chat, "ml_developer", system, user, attempt, self.max_attempts)
         replay = self._run(code, workshop, empty).digest()

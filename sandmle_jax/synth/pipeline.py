@@ -41,8 +41,10 @@ from sandbox_runner.pool import PoolClosed
 from sandmle_jax import paths
 from sandmle_jax.agent.sandbox_setup import check_sandbox, interpreter
 from sandmle_jax.errors import ConfigError, SetupError
+from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.synth import gates as gates_lib
+from sandmle_jax.synth import seed_dirs
 from sandmle_jax.synth.candidate import Candidate, record
 from sandmle_jax.synth.chat import ChatError
 from sandmle_jax.synth.ladder import shorten_paths
@@ -56,15 +58,33 @@ MiB = 1 << 20
 _SETUP_ERRORS = (OSError, SetupError, SandboxUnavailable, PoolClosed, ChatError)
 
 
-def select_seeds(ids: str | Sequence[str]) -> list[Seed]:
-    """The named seeds (a list or a comma-separated string), or all shipped ones."""
+def select_seeds(ids: str | Sequence[str], default_all: bool = True) -> list[Seed]:
+    """The named shipped seeds (a list or a comma-separated string); none named: all of them,
+    or none without `default_all` (a run with its own seeds folder)."""
     if isinstance(ids, str):
         ids = [i.strip() for i in ids.split(",") if i.strip()]
     seeds = load_seeds()
     unknown = sorted(set(ids) - set(seeds))
     if unknown:
         raise ConfigError(f"seeds: unknown seed ids {unknown}; shipped seeds: {sorted(seeds)}")
-    return [seeds[i] for i in (ids or sorted(seeds))]
+    return [seeds[i] for i in (ids or (sorted(seeds) if default_all else ()))]
+
+
+def run_seeds(config: Mapping[str, Any], out: pathlib.Path) -> tuple[list[Seed], dict[str, str]]:
+    """The run's seeds in candidate order (stratified by modality) and the refused ones.
+
+    With `seeds_dir`, its seeds, plus the shipped seeds `seeds` names; without, the shipped
+    seeds `seeds` names (all by default)."""
+    refused: dict[str, str] = {}
+    if not config["seeds_dir"]:
+        return seed_dirs.stratified(select_seeds(config["seeds"])), refused
+    own, refused = seed_dirs.load_seed_dir(config["seeds_dir"], out)
+    seeds = own + select_seeds(config["seeds"], default_all=False)
+    if not seeds:
+        raise ConfigError(f"seeds_dir {config['seeds_dir']}: no seed could be read: "
+                          + "; ".join(f"{k}: {v}" for k, v in refused.items()) if refused
+                          else f"seeds_dir {config['seeds_dir']}: no seed folders in it")
+    return seed_dirs.stratified(seeds), refused
 
 
 def task_seed(run_seed: int, index: int) -> int:
@@ -86,7 +106,9 @@ class Generator:
         self.config = config
         self.out = paths.absolute(out_dir)
         self.tasks_dir, self.records_dir = self.out / "tasks", self.out / "records"
-        self.seeds = select_seeds(config["seeds"])
+        self.seeds, self.refused_seeds = run_seeds(config, self.out)
+        for name, why in self.refused_seeds.items():
+            console.stage(f"seed {name} refused: {why}")
         self.roles = roles or make_roles(config["backend"], config["llm"])
         box = config["sandbox"]
         self.limits = Limits(wall_s=float(box["wall_s"]), memory_bytes=int(box["memory_mb"]) * MiB,
@@ -253,6 +275,7 @@ class Generator:
             "wall_s": round(wall_s, 1),
             "tasks_per_minute": round(len(kept) / max(wall_s / 60, 1e-9), 2),
             "built_this_run": built,
+            "seeds": {"used": [s.id for s in self.seeds], "refused": self.refused_seeds},
             "rejections": {r["task_id"]: [g["name"] + ": " + g["reason"][:300]
                                           for g in r["gates"] if not g["passed"]]
                            for r in ordered if not r["accepted"]},
@@ -278,6 +301,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config["backend"] not in backend_names():
         raise ConfigError(f"backend {config['backend']!r} unknown; backends: {backend_names()}")
     select_seeds(config["seeds"])
+    if config["seeds_dir"] and not paths.absolute(config["seeds_dir"]).is_dir():
+        raise ConfigError(f"seeds_dir {paths.absolute(config['seeds_dir'])}: no such directory")
     box = config["sandbox"]
     if box["backend"] != "auto" and box["backend"] not in backends.REGISTRY:
         raise ConfigError(f"sandbox.backend {box['backend']!r} unknown; use 'auto' or one of "

@@ -14,11 +14,14 @@ import threading
 
 import pytest
 
+from benchmarks.real_competitions import write
+from benchmarks.real_seeds import SEEDS
 from sandmle_jax.synth import chat as chat_lib
-from sandmle_jax.synth import pipeline
+from sandmle_jax.synth import llm, pipeline, seed_dirs
 from sandmle_jax.tasks import grading, load_task
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+REAL_SEEDS = {c.id: c for c in SEEDS}
 
 STRATEGIST = [
     '```json\n{"domain": "finance", "n_train": 500}\n```',  # out of range: fed back
@@ -190,3 +193,35 @@ def test_fenced_blocks():
     assert chat_lib.fenced(reply, "python") == "print(1)\n"
     assert chat_lib.fenced(reply, "json") == "{\"a\": 1}\n"
     assert chat_lib.fenced("no fences") == "no fences"
+
+
+def _plan(features, domain="agriculture"):
+    return "```json\n" + json.dumps({
+        "domain": domain, "story": "Each row is a field plot; predict its growth stage.",
+        "features": features, "mutations": ["heavier class imbalance", "noisy labels"],
+        "knobs": {"noise": 0.2, "imbalance": 0.3}}) + "\n```"
+
+
+def test_strategist_reads_a_real_seed_and_plans_in_free_form_within_its_dna(tmp_path):
+    """The real seed's description, rows and DNA reach the Strategist; a plan whose columns do
+    not keep the seed's counts goes back as feedback; the accepted brief lands in the DNA."""
+    root = tmp_path / "seeds"
+    write(REAL_SEEDS["penguin-species"], root, root)
+    seeds, _ = seed_dirs.load_seed_dir(root, tmp_path / "run")
+    numeric = [{"name": f"n{i}", "type": "numeric", "meaning": "a soil reading"}
+               for i in range(5)]
+    categorical = [{"name": c, "type": "categorical", "meaning": "a plot label"}
+                   for c in ("crop", "soil_type")]
+    script = {"data_strategist": [_plan(numeric[:3] + categorical), _plan(numeric + categorical)]}
+    with ScriptedEndpoint(script) as endpoint:
+        chat = chat_lib.ChatClient.from_options(_config(endpoint.base_url).llm)
+        dna = llm.Strategist(chat, max_attempts=3).plan(seeds[0], task_seed=5)
+    asked = endpoint.requests[0]["messages"][1]["content"]
+    assert "# penguin-species" in asked and "bill_length_mm" in asked
+    assert '"n_categorical": 2' in asked and '"class_shares"' in asked
+    feedback = endpoint.requests[1]["messages"][-1]["content"]
+    assert "numeric: 3 proposed, 5 kept" in feedback
+    assert dna.brief["story"].startswith("Each row is a field plot")
+    assert dna.brief["mutations"] == ["heavier class imbalance", "noisy labels"]
+    assert (dna.domain, dna.noise, dna.imbalance, dna.seed) == ("agriculture", 0.2, 0.3, 5)
+    assert dna.seed_dna == seeds[0].dna and (dna.task_type, dna.n_classes) == ("multiclass", 3)
