@@ -36,6 +36,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "n_train": TRAIN_ROWS,
 }
 _INT_KNOBS = ("n_distractors", "cat_cardinality", "interactions", "n_train")
+# Valid values: RANGES, except that a real seed's descendants may be as noisy as the seed
+# (a seed that models barely learn needs label noise far beyond the shipped seeds' draws).
+_LIMITS = {**RANGES, "noise": (0.1, 2.5)}
+# The heads' learnability at each noise level (`seed_signal.measure` on 1,000-row linear tasks
+# of the shipped tabular seeds: benchmarks/synth_noise_calibration.py; classes: the mean of
+# binary and multiclass), to invert a seed's.
+_NOISE_LEVELS = (0.1, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.5)
+_SIGNAL_AT_NOISE = {"classes": (0.871, 0.788, 0.698, 0.603, 0.436, 0.294, 0.202, 0.084),
+                    "values": (0.99, 0.96, 0.914, 0.825, 0.66, 0.485, 0.291, 0.122)}
 
 
 class DNAError(UserError, ValueError):
@@ -81,7 +90,7 @@ class TaskDNA:
         if self.domain not in domains_lib.DOMAINS:
             raise DNAError(f"dna.domain {self.domain!r} unknown; use one of "
                            f"{domains_lib.domain_names()}")
-        for knob, (low, high) in RANGES.items():
+        for knob, (low, high) in _LIMITS.items():
             value = getattr(self, knob)
             if not low <= value <= high:
                 raise DNAError(f"dna.{knob}={value} outside [{low}, {high}]")
@@ -119,7 +128,7 @@ def test_size(n_train: int) -> int:
 
 def mutate(dna: TaskDNA, rng: np.random.Generator, seed: int) -> TaskDNA:
     """A new task's DNA: a domain and every knob drawn from RANGES (uniform); a real seed's
-    DNA sets imbalance, gaps, noise and non-linearity instead (`_seeded_knobs`)."""
+    DNA sets imbalance, gaps, outliers, noise and non-linearity instead (`_seeded_knobs`)."""
     knobs = {}
     for knob, (low, high) in RANGES.items():
         knobs[knob] = (int(rng.integers(low, high + 1)) if knob in _INT_KNOBS
@@ -132,13 +141,21 @@ def mutate(dna: TaskDNA, rng: np.random.Generator, seed: int) -> TaskDNA:
 
 
 def _clip(knob: str, value: float) -> float:
-    low, high = RANGES[knob]
+    low, high = _LIMITS[knob]
     return round(float(np.clip(value, low, high)), 3)
 
 
+def noise_for_signal(signal: float, task_type: str) -> float:
+    """The label noise at which the heads are as learnable as a seed whose `signal` this is."""
+    curve = _SIGNAL_AT_NOISE["values" if task_type in ("regression", "forecasting")
+                             else "classes"]
+    noise = np.interp(signal, curve[::-1], _NOISE_LEVELS[::-1])  # signal falls as noise rises
+    return round(float(noise), 3)
+
+
 def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
-    """Imbalance, missing rate, noise and non-linearity from the real seed's DNA (jittered, so
-    descendants differ).
+    """Imbalance, missing and outlier rates, noise and non-linearity from the real seed's DNA
+    (jittered, so descendants differ).
 
     The heads' priors invert: a binary head's positive share is 0.5 - 0.4 * imbalance; a
     multiclass head's rarest/commonest prior ratio is exp(-2 * imbalance)."""
@@ -153,11 +170,15 @@ def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
     missing = float(dna.seed_dna.get("missing_rate") or 0.0)
     if missing > 0:
         knobs["missing_rate"] = _clip("missing_rate", missing * rng.uniform(0.7, 1.3))
+    if "outlier_rate" in dna.seed_dna:  # a clean table's descendants stay clean
+        knobs["outlier_rate"] = _clip("outlier_rate",
+                                      float(dna.seed_dna["outlier_rate"]) * rng.uniform(0.7, 1.3))
     signal, linearity = dna.seed_dna.get("signal"), dna.seed_dna.get("linearity")
     if signal is not None and linearity is not None:
         # A seed that is easy to learn gets little label noise; one that a linear model fits
         # about as well as a forest gets a (nearly) linear rule without interactions.
-        knobs["noise"] = _clip("noise", 0.45 - 0.35 * signal + rng.uniform(-0.03, 0.03))
+        knobs["noise"] = _clip("noise", noise_for_signal(signal, dna.task_type)
+                               * rng.uniform(0.9, 1.1))
         knobs["nonlinearity"] = _clip("nonlinearity",
                                       3.0 * (1.0 - linearity) + rng.uniform(-0.05, 0.05))
         knobs["interactions"] = int(0 if linearity >= 0.9 else min(3, round(10 * (1 - linearity))))

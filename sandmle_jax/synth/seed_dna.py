@@ -3,7 +3,8 @@
 `read_seed_dna(task)` reads a loaded task (one of ours, or an MLE-bench competition imported by
 `tasks.mlebench`) the way a data scientist would before copying it: modality, task type, metric
 and direction, submission format, label cardinality and class shares, feature count per type
-(numeric, categorical, free text, image file names, a time index), missing-value rate, id column
+(numeric, categorical, free text, image file names, a time index), missing-value and
+outlier rates, id column
 and sizes, and how learnable and how linear it is (`seed_signal`). `seed_from_task` turns it
 into a `Seed`; `micro_expectation` says which of those
 fields a micro descendant must show and with which values, and `drift` lists where a generated
@@ -13,9 +14,9 @@ Tolerance, stated once: a micro table holds at most MAX_NUMERIC numeric and MAX_
 categorical columns (the domain vocabularies' sizes), so a wider seed keeps its column counts up
 to those caps; a text seed keeps one free-text column and drops its side columns; image and
 series seeds keep their modality's generator shape; multi-target regression keeps at most
-MAX_VALUE_TARGETS targets and multilabel at most MAX_LABELS labels. Class shares, missing rate,
-signal and linearity are not structural: they steer the mutations (imbalance, gaps, label noise,
-non-linearity); the micro scale sets the sizes, and the generator names and types the id column.
+MAX_VALUE_TARGETS targets and multilabel at most MAX_LABELS labels. Class shares, missing and
+outlier rates, signal and linearity are not structural: they steer the mutations (imbalance,
+gaps, outliers, label noise, non-linearity); the micro scale sets the sizes, and the generator names and types the id column.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class SeedDNA:
     time_column: str  # "" without a time index
     text_words: int  # mean words per free-text cell (0 without text)
     missing_rate: float  # empty cells over all feature cells of train.csv
+    outlier_rate: float  # numeric cells far out (beyond 3 IQR of the quartiles) over all
     id_column: str
     id_kind: str  # "integer" or "string"
     train_rows: int
@@ -130,6 +132,18 @@ def _labels(task: Task, train: pd.DataFrame, test_columns: list[str]) -> pd.Seri
     return train[extra[0]] if len(extra) == 1 else None
 
 
+def _outlier_rate(cells: pd.DataFrame) -> float:
+    """Tukey's far-out cells: beyond 3 interquartile ranges of the quartiles, in numeric
+    columns whose quartiles differ; over all numeric cells."""
+    numeric = cells.select_dtypes("number").select_dtypes(exclude="bool")
+    if numeric.empty:
+        return 0.0
+    q1, q3 = numeric.quantile(0.25), numeric.quantile(0.75)
+    spread = q3 - q1
+    far = (numeric.lt(q1 - 3 * spread) | numeric.gt(q3 + 3 * spread)) & spread.gt(0)
+    return round(float(far.to_numpy().sum() / numeric.notna().to_numpy().sum()), 4)
+
+
 def read_seed_dna(task: Task, measure_signal: bool = True) -> SeedDNA:
     """The task's DNA; SeedError names the file or field that cannot be read. Without
     `measure_signal` the cross-validated `signal` and `linearity` are left out (the drift gate
@@ -175,6 +189,7 @@ def read_seed_dna(task: Task, measure_signal: bool = True) -> SeedDNA:
         n_targets=len(spec.target_columns), n_classes=n_classes, class_shares=shares,
         **_feature_types(train, features),
         missing_rate=round(float(cells.isna().to_numpy().mean()), 4),
+        outlier_rate=_outlier_rate(cells),
         id_column=spec.id_column,
         id_kind="integer" if pd.api.types.is_integer_dtype(ids) else "string",
         train_rows=_count_rows(task, "train.csv"), test_rows=_count_rows(task, "test.csv"),

@@ -103,7 +103,7 @@ def test_a_drifted_descendant_is_rejected(tmp_path):
                       "has 1")
 
 
-def test_seeded_mutations_follow_the_seed_shares_and_gaps(tmp_path):
+def test_seeded_mutations_follow_the_seed_shares_gaps_outliers_and_signal(tmp_path):
     seeds_dir = _seeds_dir(tmp_path / "seeds", ids=("pima-diabetes", "penguin-species"))
     seeds, _ = seed_dirs.load_seed_dir(seeds_dir, tmp_path / "run")
     pima, penguins = seeds[1], seeds[0]
@@ -114,6 +114,19 @@ def test_seeded_mutations_follow_the_seed_shares_and_gaps(tmp_path):
         gappy = dna_lib.mutate(dna_lib.extract_dna(penguins), np.random.default_rng(task_seed), 0)
         assert 0.7 * penguins.dna["missing_rate"] - 1e-3 <= gappy.missing_rate \
             <= 1.3 * penguins.dna["missing_rate"] + 1e-3
+        for seed, grown in ((pima, dna), (penguins, gappy)):
+            assert grown.outlier_rate <= 1.3 * seed.dna["outlier_rate"] + 1e-3
+            calibrated = dna_lib.noise_for_signal(seed.dna["signal"], grown.task_type)
+            assert 0.9 * calibrated - 1e-3 <= grown.noise <= 1.1 * calibrated + 1e-3
+        assert gappy.nonlinearity <= 0.05 and gappy.interactions == 0  # a linear seed
+
+
+def test_noise_for_signal_inverts_the_calibration():
+    assert dna_lib.noise_for_signal(0.698, "binary") == pytest.approx(0.3)
+    assert dna_lib.noise_for_signal(0.914, "regression") == pytest.approx(0.3)
+    assert dna_lib.noise_for_signal(0.5, "multiclass") == pytest.approx(0.6, abs=0.02)
+    assert dna_lib.noise_for_signal(0.99, "binary") == 0.1  # easier than any: the floor
+    assert dna_lib.noise_for_signal(0.0, "regression") == 2.5  # no signal: the ceiling
 
 
 def test_shipped_seeds_round_robin_spans_every_modality_in_four_candidates():

@@ -69,6 +69,20 @@ def test_class_probability_and_text_and_value_seeds(tmp_path):
     assert wage.n_categorical >= 5 and wage.n_numeric >= 2  # maritl, race, ...; year, age
 
 
+def test_outlier_rate_counts_far_out_cells(tmp_path):
+    task = _imported(tmp_path, "boston-medv")
+    dna = seed_dna.read_seed_dna(task)
+    train, features = _features(task)
+    far = cells = 0
+    for column in features:
+        values = train[column].dropna().to_numpy(dtype=float)
+        q1, q3 = np.percentile(values, [25, 75])
+        cells += len(values)
+        if q3 > q1:
+            far += int(((values < q1 - 3 * (q3 - q1)) | (values > q3 + 3 * (q3 - q1))).sum())
+    assert dna.outlier_rate == pytest.approx(far / cells, abs=1e-4) and far > 0  # crim, zn
+
+
 def _save(root, train, test, answers, metric, targets, id_column="id", task_type="binary"):
     spec = task_lib.TaskSpec(
         id="edge", title="Edge", modality="tabular", task_type=task_type, metric=metric,
@@ -111,7 +125,8 @@ def test_expectation_caps_and_drift():
         source="wide", modality="tabular", task_type="regression", metric="rmse",
         lower_is_better=True, submission="value", n_targets=5, n_classes=0, class_shares=(),
         n_numeric=40, n_categorical=7, n_text=0, n_image=0, time_column="", text_words=0,
-        missing_rate=0.0, id_column="id", id_kind="integer", train_rows=5000, test_rows=1000)
+        missing_rate=0.0, outlier_rate=0.0, id_column="id", id_kind="integer", train_rows=5000,
+        test_rows=1000)
     expected = seed_dna.micro_expectation(base)
     assert (expected["n_numeric"], expected["n_categorical"], expected["n_targets"]) == (
         seed_dna.MAX_NUMERIC, seed_dna.MAX_CATEGORICAL, seed_dna.MAX_VALUE_TARGETS)
