@@ -128,7 +128,8 @@ def test_size(n_train: int) -> int:
 
 def mutate(dna: TaskDNA, rng: np.random.Generator, seed: int) -> TaskDNA:
     """A new task's DNA: a domain and every knob drawn from RANGES (uniform); a real seed's
-    DNA sets imbalance, gaps, outliers, noise and non-linearity instead (`_seeded_knobs`)."""
+    DNA sets imbalance, gaps, outliers, noise, non-linearity and size instead
+    (`_seeded_knobs`)."""
     knobs = {}
     for knob, (low, high) in RANGES.items():
         knobs[knob] = (int(rng.integers(low, high + 1)) if knob in _INT_KNOBS
@@ -154,8 +155,8 @@ def noise_for_signal(signal: float, task_type: str) -> float:
 
 
 def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
-    """Imbalance, missing and outlier rates, noise and non-linearity from the real seed's DNA
-    (jittered, so descendants differ).
+    """Imbalance, missing and outlier rates, noise, non-linearity and size from the real seed's
+    DNA (jittered, so descendants differ).
 
     The heads' priors invert: a binary head's positive share is 0.5 - 0.4 * imbalance; a
     multiclass head's rarest/commonest prior ratio is exp(-2 * imbalance)."""
@@ -173,6 +174,11 @@ def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
     if "outlier_rate" in dna.seed_dna:  # a clean table's descendants stay clean
         knobs["outlier_rate"] = _clip("outlier_rate",
                                       float(dna.seed_dna["outlier_rate"]) * rng.uniform(0.7, 1.3))
+    # As many rows as the micro scale allows, up to the seed's own: a learner's rank moves
+    # with the row count (15 neighbours smooth 50 rows far more than 500).
+    rows = int(dna.seed_dna.get("train_rows") or TRAIN_ROWS[1])
+    high = int(np.clip(rows, TRAIN_ROWS[0], TRAIN_ROWS[1]))
+    knobs["n_train"] = int(rng.integers(max(TRAIN_ROWS[0], high - 50), high + 1))
     signal, linearity = dna.seed_dna.get("signal"), dna.seed_dna.get("linearity")
     if signal is not None and linearity is not None:
         # A seed that is easy to learn gets little label noise; one that a linear model fits

@@ -107,7 +107,15 @@ def text(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inpu
         docs.append(" ".join(sentences))
     latent = _standardise(counts.astype(float))
     informative = int(dna.input_shape.get("n_cues", 5))
-    return Inputs(pd.DataFrame({"text": docs}), "text", latent, informative=informative)
+    frame = pd.DataFrame({"text": docs})
+    side = min(int(dna.input_shape.get("n_numeric", 0)), len(domain.numeric))
+    if side:  # a real seed's numeric side columns (shipped text seeds have none)
+        z = rng.standard_normal((n, side))
+        for j, feature in enumerate(domain.numeric[:side]):
+            frame[feature.name] = np.round(feature.mean + feature.std * z[:, j], feature.decimals)
+        latent = np.column_stack([latent[:, :informative], z, latent[:, informative:]])
+        informative += side
+    return Inputs(frame, "text", latent, informative=informative)
 
 
 def _png(pixels: np.ndarray) -> bytes:

@@ -3,20 +3,20 @@
 `read_seed_dna(task)` reads a loaded task (one of ours, or an MLE-bench competition imported by
 `tasks.mlebench`) the way a data scientist would before copying it: modality, task type, metric
 and direction, submission format, label cardinality and class shares, feature count per type
-(numeric, categorical, free text, image file names, a time index), missing-value and
-outlier rates, id column
-and sizes, and how learnable and how linear it is (`seed_signal`). `seed_from_task` turns it
-into a `Seed`; `micro_expectation` says which of those
-fields a micro descendant must show and with which values, and `drift` lists where a generated
-task departs from them (the generator's `seed_dna_kept` gate).
+(numeric, categorical, free text, image file names, a time index), missing-value and outlier
+rates, id column and sizes, and how learnable and how linear it is (`seed_signal`).
+`seed_from_task` turns it into a `Seed`; `micro_expectation` says which of those fields a micro
+descendant must show and with which values, and `drift` lists where a generated task departs
+from them (the generator's `seed_dna_kept` gate).
 
 Tolerance, stated once: a micro table holds at most MAX_NUMERIC numeric and MAX_CATEGORICAL
 categorical columns (the domain vocabularies' sizes), so a wider seed keeps its column counts up
-to those caps; a text seed keeps one free-text column and drops its side columns; image and
-series seeds keep their modality's generator shape; multi-target regression keeps at most
-MAX_VALUE_TARGETS targets and multilabel at most MAX_LABELS labels. Class shares, missing and
-outlier rates, signal and linearity are not structural: they steer the mutations (imbalance,
-gaps, outliers, label noise, non-linearity); the micro scale sets the sizes, and the generator names and types the id column.
+to those caps; a text seed keeps one free-text column and its numeric side columns (capped
+alike) and drops its other side columns (categorical, time); image and series seeds keep their
+modality's generator shape; multi-target regression keeps at most MAX_VALUE_TARGETS targets and
+multilabel at most MAX_LABELS labels. Class shares, missing and outlier rates, signal and
+linearity are not structural: they steer the mutations (imbalance, gaps, outliers, label noise,
+non-linearity); the micro scale sets the sizes, and the generator names and types the id column.
 """
 
 from __future__ import annotations
@@ -206,7 +206,8 @@ def micro_shape(dna: SeedDNA) -> dict[str, int]:
                             "feature column")
         return {"n_numeric": numeric, "n_categorical": categorical}
     if dna.modality == "text":
-        return {"n_cues": 5, "words": int(np.clip(dna.text_words or 30, 12, 60))}
+        return {"n_cues": 5, "words": int(np.clip(dna.text_words or 30, 12, 60)),
+                "n_numeric": min(dna.n_numeric, MAX_NUMERIC)}
     if dna.modality == "timeseries":
         return {"length": 32, "horizon": dna.n_targets if dna.task_type == "forecasting" else 0}
     return {"side": 16}
@@ -231,7 +232,7 @@ def micro_expectation(dna: SeedDNA) -> dict[str, Any]:
         expected |= {"n_numeric": shape["n_numeric"], "n_categorical": shape["n_categorical"],
                      "n_text": 0, "n_image": 0}
     elif dna.modality == "text":
-        expected |= {"n_text": 1, "n_image": 0}
+        expected |= {"n_text": 1, "n_image": 0, "n_numeric": micro_shape(dna)["n_numeric"]}
     elif dna.modality == "image":
         expected |= {"n_image": 1, "n_text": 0}
     return expected

@@ -179,3 +179,13 @@ def test_more_classes_than_the_domain_names():
     assert len(labels) == 10
     assert len({c for c in labels if c.startswith(f"{column}_")}) == 10 - len(
         domains.get_domain(dna.domain).classes[1])
+
+
+def test_a_text_seeds_numeric_side_columns_are_kept_and_carry_signal():
+    dna = _dna("text_binary_auc", input_shape={"n_cues": 5, "words": 20, "n_numeric": 2},
+               n_train=200, noise=0.1, nonlinearity=0.0, interactions=0)
+    data = synthesis.synthesize(dna)
+    side = [c for c in data.baseline.feature_columns if c != "text"]
+    assert len(side) == 2 and all(pd.api.types.is_numeric_dtype(data.train[c]) for c in side)
+    plain = synthesis.synthesize(_dna("text_binary_auc"))
+    assert list(plain.baseline.feature_columns) == ["text"]
