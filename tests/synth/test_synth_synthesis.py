@@ -181,7 +181,7 @@ def test_more_classes_than_the_domain_names():
         domains.get_domain(dna.domain).classes[1])
 
 
-def test_a_text_seeds_numeric_side_columns_are_kept_and_carry_signal():
+def test_a_text_seeds_numeric_side_columns_are_kept():
     dna = _dna("text_binary_auc", input_shape={"n_cues": 5, "words": 20, "n_numeric": 2},
                n_train=200, noise=0.1, nonlinearity=0.0, interactions=0)
     data = synthesis.synthesize(dna)
