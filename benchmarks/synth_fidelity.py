@@ -78,7 +78,8 @@ def measure_seed(seeds_dir: pathlib.Path, name: str, out: pathlib.Path, descenda
     time_ratio = {k: real[k]["wall_s"] / statistics.mean(m[k]["wall_s"] for m in micro)
                   for k in real} if micro else {}
     return {"seed": name, "metric": real_task.spec.metric, "lower_is_better": lower,
-            "modality": seed_record["seed"]["modality"], "task_type": seed_record["seed"]["task_type"],
+            "modality": seed_record["seed"]["modality"],
+            "task_type": seed_record["seed"]["task_type"],
             "real_train_rows": seed_record["seed"]["dna"]["train_rows"],
             "descendants": len(micro), "candidates": report["candidates"], "spearman": rho,
             "real": real, "micro": micro, "time_ratio": time_ratio,
@@ -112,7 +113,8 @@ def main() -> None:
             result = measure_seed(seeds_dir, name, out / "runs", args.descendants, args.workers,
                                   pool)
             results.append(result)
-            ranks = " ".join(f"{k}={result['real_ranks'][k]:g}/{result['micro_mean_ranks'].get(k, 0):.1f}"
+            micro_ranks = result["micro_mean_ranks"]
+            ranks = " ".join(f"{k}={result['real_ranks'][k]:g}/{micro_ranks.get(k, 0):.1f}"
                              for k in strategies.LADDER)
             print(f"{name:24s} {result['metric']:26s} rho={result['spearman']:+.2f} "
                   f"descendants={result['descendants']} ranks real/micro: {ranks}", flush=True)

@@ -36,6 +36,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "n_train": TRAIN_ROWS,
 }
 _INT_KNOBS = ("n_distractors", "cat_cardinality", "interactions", "n_train")
+ALL_INPUTS = 64  # rule_inputs that reads every informative input of any generator
 # Valid values: RANGES, except that a real seed's descendants may be as noisy as the seed
 # (a seed that models barely learn needs label noise far beyond the shipped seeds' draws).
 _LIMITS = {**RANGES, "noise": (0.1, 2.5)}
@@ -73,6 +74,7 @@ class TaskDNA:
     n_train: int = 120
     n_test: int = 80
     seed: int = 0  # the generator's RNG seed: same DNA, same task, byte for byte
+    rule_inputs: int = 0  # inputs each rule output reads; 0: 2-4 (a real seed's: all it has)
     # A real seed's DNA (`seed_dna.SeedDNA`), kept in every descendant's task.json.
     seed_dna: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     # The LLM Strategist's free-form plan for a real seed: story, feature semantics, mutations.
@@ -94,6 +96,8 @@ class TaskDNA:
             value = getattr(self, knob)
             if not low <= value <= high:
                 raise DNAError(f"dna.{knob}={value} outside [{low}, {high}]")
+        if not 0 <= self.rule_inputs <= ALL_INPUTS:
+            raise DNAError(f"dna.rule_inputs={self.rule_inputs} outside [0, {ALL_INPUTS}]")
         if self.n_test < 20:
             raise DNAError(f"dna.n_test={self.n_test}: need >= 20 test rows for stable scores")
         object.__setattr__(self, "input_shape", dict(self.input_shape))
@@ -155,8 +159,8 @@ def noise_for_signal(signal: float, task_type: str) -> float:
 
 
 def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
-    """Imbalance, missing and outlier rates, noise, non-linearity and size from the real seed's
-    DNA (jittered, so descendants differ).
+    """Imbalance, missing and outlier rates, noise, non-linearity, rule density, distractors and
+    size from the real seed's DNA (jittered, so descendants differ).
 
     The heads' priors invert: a binary head's positive share is 0.5 - 0.4 * imbalance; a
     multiclass head's rarest/commonest prior ratio is exp(-2 * imbalance)."""
@@ -180,6 +184,12 @@ def _seeded_knobs(dna: TaskDNA, rng: np.random.Generator) -> dict[str, float]:
     high = int(np.clip(rows, TRAIN_ROWS[0], TRAIN_ROWS[1]))
     knobs["n_train"] = int(rng.integers(max(TRAIN_ROWS[0], high - 50), high + 1))
     signal, linearity = dna.seed_dna.get("signal"), dna.seed_dna.get("linearity")
+    relevant = dna.seed_dna.get("relevant_share")
+    if relevant is not None:  # real tables are dense: the rule reads every informative input
+        width = int(dna.input_shape.get("n_numeric", 0))
+        distractors = round(width * (1.0 - relevant))
+        knobs["n_distractors"] = int(np.clip(distractors, *RANGES["n_distractors"]))
+        knobs["rule_inputs"] = ALL_INPUTS
     if signal is not None and linearity is not None:
         # A seed that is easy to learn gets little label noise; one that a linear model fits
         # about as well as a forest gets a (nearly) linear rule without interactions.

@@ -3,13 +3,14 @@
 The paper's path. Strategist: for a shipped seed, replies with the mutation knobs as JSON (the
 schema fields stay the seed's); for a real seed, reads its description.md, a sample of its rows
 and its DNA, and proposes the new task in free form (story, feature semantics, mutations) within
-what the DNA keeps, plus knobs that express it. Developer: replies with a data script, run in the sandbox with an execute-debug loop
-(a failure, or outputs that do not form a valid task, go back as the next user turn); the script
-runs twice for the determinism gate, then the preset baseline ladder runs as in `procedural`.
-MLOps: confirms the metric and writes a script producing the constant and shuffled submissions,
-also run in the sandbox with the same loop; grading is always `tasks.grading`. Writer: replies
-with description.md. The same gates apply. Each system prompt starts with `ROLE: <name>`, which
-is how a scripted endpoint (CI) tells the roles apart.
+what the DNA keeps, plus knobs that express it. Developer: replies with a data script, run in
+the sandbox with an execute-debug loop (a failure, or outputs that do not form a valid task, go
+back as the next user turn); the script runs twice for the determinism gate, then the preset
+baseline ladder runs as in `procedural`. MLOps: confirms the metric and writes a script
+producing the constant and shuffled submissions, also run in the sandbox with the same loop;
+grading is always `tasks.grading`. Writer: replies with description.md. The same gates apply.
+Each system prompt starts with `ROLE: <name>`, which is how a scripted endpoint (CI) tells the
+roles apart.
 """
 
 from __future__ import annotations

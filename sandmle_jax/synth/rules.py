@@ -54,15 +54,17 @@ class HiddenRule:
 
 
 def sample_rule(rng: np.random.Generator, n_inputs: int, n_outputs: int, *, nonlinearity: float,
-                interactions: int, informative: int | None = None) -> HiddenRule:
-    """Each output uses 2-4 of the first `informative` inputs (default all) with weights of
-    magnitude 0.5-1.5; non-linear terms weigh `nonlinearity`; `interactions` products."""
+                interactions: int, informative: int | None = None,
+                inputs_per_output: int = 0) -> HiddenRule:
+    """Each output uses `inputs_per_output` (0: 2-4) of the first `informative` inputs (default
+    all) with weights of magnitude 0.5-1.5; non-linear terms weigh `nonlinearity`;
+    `interactions` products."""
     informative = n_inputs if informative is None else min(informative, n_inputs)
     weights = np.zeros((n_inputs, n_outputs))
     nonlinear, pairs = [], []
     for o in range(n_outputs):
-        used = rng.choice(informative, size=min(informative, int(rng.integers(2, 5))),
-                          replace=False)
+        reads = inputs_per_output or int(rng.integers(2, 5))
+        used = rng.choice(informative, size=min(informative, reads), replace=False)
         signs = rng.choice([-1.0, 1.0], size=used.size)
         weights[used, o] = np.round(signs * rng.uniform(0.5, 1.5, size=used.size), 3)
         if nonlinearity > 0:

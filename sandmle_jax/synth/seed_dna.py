@@ -4,7 +4,7 @@
 `tasks.mlebench`) the way a data scientist would before copying it: modality, task type, metric
 and direction, submission format, label cardinality and class shares, feature count per type
 (numeric, categorical, free text, image file names, a time index), missing-value and outlier
-rates, id column and sizes, and how learnable and how linear it is (`seed_signal`).
+rates, id column and sizes, and how learnable, how linear and how dense it is (`seed_signal`).
 `seed_from_task` turns it into a `Seed`; `micro_expectation` says which of those fields a micro
 descendant must show and with which values, and `drift` lists where a generated task departs
 from them (the generator's `seed_dna_kept` gate).
@@ -14,9 +14,10 @@ categorical columns (the domain vocabularies' sizes), so a wider seed keeps its 
 to those caps; a text seed keeps one free-text column and its numeric side columns (capped
 alike) and drops its other side columns (categorical, time); image and series seeds keep their
 modality's generator shape; multi-target regression keeps at most MAX_VALUE_TARGETS targets and
-multilabel at most MAX_LABELS labels. Class shares, missing and outlier rates, signal and
-linearity are not structural: they steer the mutations (imbalance, gaps, outliers, label noise,
-non-linearity); the micro scale sets the sizes, and the generator names and types the id column.
+multilabel at most MAX_LABELS labels. Class shares, missing and outlier rates, signal, linearity
+and relevant share are not structural: they steer the mutations (imbalance, gaps, outliers,
+label noise, non-linearity, distractors and how many inputs the rule reads); the micro scale
+sets the sizes, and the generator names and types the id column.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class SeedDNA:
     test_rows: int
     signal: float | None = None  # seed_signal: best CV gain over constant, share of possible
     linearity: float | None = None  # seed_signal: linear model's share of that gain
+    relevant_share: float | None = None  # seed_signal: share of columns informative alone
 
     def __post_init__(self):
         object.__setattr__(self, "class_shares", tuple(float(s) for s in self.class_shares))
@@ -179,8 +181,10 @@ def read_seed_dna(task: Task, measure_signal: bool = True) -> SeedDNA:
                               | set(task.answers[spec.target_columns[0]])))
     target = labels if labels is not None else next(
         (train[c] for c in spec.target_columns if c in train.columns), None)
-    measured = (seed_signal.measure(train, features, target, task_type)
-                if target is not None and measure_signal else None)
+    measured = relevant = None
+    if target is not None and measure_signal:
+        measured = seed_signal.measure(train, features, target, task_type)
+        relevant = seed_signal.relevant_share(train, features, target, task_type)
     cells = train[features]
     ids = train[spec.id_column] if spec.id_column in train.columns else pd.Series([], dtype=str)
     return SeedDNA(
@@ -193,7 +197,8 @@ def read_seed_dna(task: Task, measure_signal: bool = True) -> SeedDNA:
         id_column=spec.id_column,
         id_kind="integer" if pd.api.types.is_integer_dtype(ids) else "string",
         train_rows=_count_rows(task, "train.csv"), test_rows=_count_rows(task, "test.csv"),
-        signal=measured[0] if measured else None, linearity=measured[1] if measured else None)
+        signal=measured[0] if measured else None, linearity=measured[1] if measured else None,
+        relevant_share=relevant)
 
 
 def micro_shape(dna: SeedDNA) -> dict[str, int]:

@@ -83,7 +83,8 @@ def synthesize(dna: TaskDNA) -> TaskData:
         rule = rules_lib.sample_rule(rule_rng, inputs.latent.shape[1], width,
                                      nonlinearity=dna.nonlinearity,
                                      interactions=dna.interactions,
-                                     informative=inputs.informative)
+                                     informative=inputs.informative,
+                                     inputs_per_output=dna.rule_inputs)
         signals = rule.apply(inputs.latent)
     made = targets_lib.make_targets(dna, domain, signals, target_rng, forecast=inputs.forecast)
 

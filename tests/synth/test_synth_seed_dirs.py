@@ -119,6 +119,9 @@ def test_seeded_mutations_follow_the_seed_shares_gaps_outliers_and_signal(tmp_pa
             calibrated = dna_lib.noise_for_signal(seed.dna["signal"], grown.task_type)
             assert 0.9 * calibrated - 1e-3 <= grown.noise <= 1.1 * calibrated + 1e-3
         assert gappy.nonlinearity <= 0.05 and gappy.interactions == 0  # a linear seed
+        assert gappy.rule_inputs == dna_lib.ALL_INPUTS  # a dense seed: the rule reads them all
+        irrelevant = 1 - penguins.dna["relevant_share"]
+        assert gappy.n_distractors == round(penguins.input_shape["n_numeric"] * irrelevant)
         assert 150 <= dna.n_train <= 200 and 150 <= gappy.n_train <= 200  # seeds of 229+ rows
 
 

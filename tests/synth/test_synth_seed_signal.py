@@ -39,3 +39,14 @@ def test_noise_has_no_signal_and_unmeasured_types_give_none():
     assert seed_signal.measure(frame, list(frame.columns), noise, "ranking") is None
     assert seed_signal.measure(frame.head(20), list(frame.columns), noise.head(20),
                                "binary") is None
+
+
+def test_relevant_share_counts_the_columns_that_matter_alone():
+    frame, rng = _table()
+    frame["d"], frame["e"] = rng.normal(size=len(frame)), rng.normal(size=len(frame))
+    label = pd.Series(np.where(frame["a"] + frame["b"] + (frame["shade"] == "x") > 0.5, 1, 0))
+    share = seed_signal.relevant_share(frame, list(frame.columns), label, "binary")
+    assert share == pytest.approx(3 / 6, abs=1e-4)  # a, b, shade of a..e and shade
+    value = pd.Series(frame[["a", "b", "c", "d", "e"]].sum(axis=1))
+    assert seed_signal.relevant_share(frame, list(frame.columns), value,
+                                      "regression") == pytest.approx(5 / 6, abs=1e-4)

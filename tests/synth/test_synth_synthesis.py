@@ -189,3 +189,14 @@ def test_a_text_seeds_numeric_side_columns_are_kept():
     assert len(side) == 2 and all(pd.api.types.is_numeric_dtype(data.train[c]) for c in side)
     plain = synthesis.synthesize(_dna("text_binary_auc"))
     assert list(plain.baseline.feature_columns) == ["text"]
+
+
+def test_a_dense_rule_reads_every_informative_input():
+    sparse = synthesis.synthesize(_dna("tabular_regression_rmse", n_distractors=0))
+    dense = synthesis.synthesize(_dna("tabular_regression_rmse", n_distractors=0,
+                                      rule_inputs=dna_lib.ALL_INPUTS))
+    shape = SEEDS["tabular_regression_rmse"].input_shape
+    informative = shape["n_features"] + shape["n_categorical"]  # numeric, categorical effects
+    assert [sum(w != 0.0 for w in output) for output in zip(*dense.rule["weights"])] == [
+        informative]
+    assert [sum(w != 0.0 for w in output) for output in zip(*sparse.rule["weights"])][0] <= 4
