@@ -1,7 +1,7 @@
 """Fidelity of micro tasks to their real seeds: do strategies rank alike on both?
 
     PYTHONPATH=. python benchmarks/synth_fidelity.py [--seeds_dir DIR] [--descendants 5]
-        [--out DIR] [--workers 2]
+        [--out DIR] [--workers 2] [--run_seed 0]
 
 For each real seed (default: `benchmarks/real_seeds.py`'s competitions, written into --out),
 `launch.generate`'s library call grows --descendants verified micro tasks from that seed alone;
@@ -32,13 +32,14 @@ from sandmle_jax.tasks.task import load_task
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _config(workers: int, seeds_dir: pathlib.Path):
+def _config(workers: int, seeds_dir: pathlib.Path, run_seed: int):
     spec = importlib.util.spec_from_file_location("synth_config", ROOT / "configs" / "synth.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config()
     config.sandbox.workers = workers
     config.seeds_dir = str(seeds_dir)
+    config.seed = run_seed
     config.max_candidates_factor = 4.0
     return config
 
@@ -59,9 +60,9 @@ def _ladder(task, pool, limits, scratch) -> dict:
 
 
 def measure_seed(seeds_dir: pathlib.Path, name: str, out: pathlib.Path, descendants: int,
-                 workers: int, pool: Pool) -> dict:
+                 workers: int, pool: Pool, run_seed: int = 0) -> dict:
     run = out / name
-    config = _config(workers, _one_seed_dir(seeds_dir, name, run))
+    config = _config(workers, _one_seed_dir(seeds_dir, name, run), run_seed)
     report = pipeline.generate(config, run / "generated", num_tasks=descendants, progress=False)
     manifest = json.loads((run / "generated" / "manifest.json").read_text())
     seed_record = json.loads((run / "generated" / "seeds" / f"{name}.json").read_text())
@@ -95,6 +96,8 @@ def main() -> None:
     parser.add_argument("--descendants", type=int, default=5)
     parser.add_argument("--out", type=pathlib.Path, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--run_seed", type=int, default=0,
+                        help="the generation run's seed: other descendants of the same seeds")
     args = parser.parse_args()
     out = (args.out or pathlib.Path(tempfile.mkdtemp(prefix="fidelity-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,7 @@ def main() -> None:
     with Pool(sandbox, workers=args.workers) as pool:
         for name in names:
             result = measure_seed(seeds_dir, name, out / "runs", args.descendants, args.workers,
-                                  pool)
+                                  pool, args.run_seed)
             results.append(result)
             micro_ranks = result["micro_mean_ranks"]
             ranks = " ".join(f"{k}={result['real_ranks'][k]:g}/{micro_ranks.get(k, 0):.1f}"

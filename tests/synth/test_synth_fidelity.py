@@ -41,3 +41,12 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_agreement():
     assert low < np.mean(values) < high and min(values) <= low and high <= max(values)
     tight = fidelity.bootstrap_interval([0.8, 0.81, 0.79, 0.8, 0.8, 0.8])
     assert tight[1] - tight[0] < (high - low) / 5
+
+
+def test_real_seed_leaderboards_list_the_strategies_best_first_with_scores_between():
+    from benchmarks.real_seeds import leaderboard
+    board = leaderboard([0.5, 0.9, 0.7, 0.9], lower_is_better=False)
+    assert board[0] == 0.9 and board[-1] == 0.5 and board == sorted(board, reverse=True)
+    assert 0.7 in board and len(board) == 1 + 2 * 7
+    losses = leaderboard([0.3, 0.1], lower_is_better=True)
+    assert losses[0] == 0.1 and losses[-1] == 0.3 and losses == sorted(losses)
