@@ -50,6 +50,10 @@ def load_seed_dir(seeds_dir: str | os.PathLike, run_dir: str | os.PathLike
         except (UserError, OSError) as e:
             refused[entry.name] = " ".join(str(e).split())
             continue
+        except Exception as e:  # a seed our reader cannot handle: refused, the others go on
+            refused[entry.name] = f"cannot read its DNA: {type(e).__name__}: " + " ".join(
+                str(e).split())[:300]
+            continue
         out.mkdir(parents=True, exist_ok=True)
         expected = micro_expectation(SeedDNA.from_dict(seed.dna))
         (out / f"{seed.id}.json").write_text(json.dumps(

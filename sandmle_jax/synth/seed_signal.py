@@ -114,12 +114,23 @@ def relevant_share(train: pd.DataFrame, features: list[str], target: pd.Series,
         rows = np.random.default_rng(0).choice(len(train), _MAX_ROWS, replace=False)
         train, target = train.iloc[rows], target.iloc[rows]
     columns, discrete = [], []
-    for column in features:
+    for column in features:  # table columns only: text, time and image columns are their own
         values = train[column]
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        columns.append(values.fillna(values.median()).to_numpy(float) if numeric
-                       else pd.factorize(values.astype(str))[0].astype(float))
+        if numeric:
+            columns.append(values.fillna(values.median()).to_numpy(float))
+        elif not (profile.is_text(values) or profile.is_time(str(column), values)
+                  or profile.is_image_names(values)):
+            codes = pd.factorize(values.astype(str))[0]
+            if len(set(codes)) > len(codes) // 2:  # an identifier-like column: no class repeats
+                columns.append(np.zeros(len(codes)))  # tells nothing about the target
+            else:
+                columns.append(codes.astype(float))
+        else:
+            continue
         discrete.append(not numeric)
+    if not columns:
+        return None
     matrix, discrete = np.column_stack(columns), np.array(discrete)
     if task_type in _CLASS_TYPES:
         information = mutual_info_classif(matrix, target.astype(str), discrete_features=discrete,

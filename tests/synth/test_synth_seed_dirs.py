@@ -160,3 +160,19 @@ def test_launch_generate_with_a_relative_seeds_dir_reports_bad_seeds_on_one_line
         timeout=120)
     assert missing.returncode == 2 and "nowhere: no such directory" in missing.stderr
     assert not (tmp_path / "gen2").exists()
+
+
+def test_a_seed_that_breaks_the_reader_is_refused_and_the_others_load(tmp_path, monkeypatch):
+    seeds_dir = _seeds_dir(tmp_path / "seeds")
+    real = seed_dirs.seed_from_task
+
+    def flaky(task, seed_id=None, **kwargs):
+        if seed_id == "boston-medv":
+            raise RuntimeError("the reader met something new")
+        return real(task, seed_id=seed_id, **kwargs)
+
+    monkeypatch.setattr(seed_dirs, "seed_from_task", flaky)
+    seeds, refused = seed_dirs.load_seed_dir(seeds_dir, tmp_path / "run")
+    assert [s.id for s in seeds] == ["penguin-species"]
+    assert refused == {"boston-medv": "cannot read its DNA: RuntimeError: the reader met "
+                                      "something new"}

@@ -148,3 +148,17 @@ def test_unreadable_seeds_name_the_file_or_field(tmp_path):
     custom = dataclasses.replace(custom, spec=dataclasses.replace(custom.spec, metric="my_f2"))
     with pytest.raises(SeedError, match="metric 'my_f2' is not a registered metric"):
         seed_dna.read_seed_dna(custom)
+
+
+def test_a_long_format_time_series_seed_is_read(tmp_path):
+    """economics (a date column, one row per month): the date is the time index, not a
+    categorical with one class per row (which once crashed the relevance measurement)."""
+    from benchmarks.real_competitions import COMPETITIONS
+    root = tmp_path / "comps"
+    comp = next(c for c in COMPETITIONS if c.id == "unemployment")
+    write(comp, root, root)
+    task = mlebench.import_competition(root / comp.id, root, tmp_path / "task")
+    dna = seed_dna.read_seed_dna(task)
+    assert (dna.modality, dna.task_type, dna.time_column) == ("timeseries", "forecasting", "date")
+    assert dna.n_numeric == 4 and dna.relevant_share is not None and dna.signal is not None
+    assert seed_dna.micro_shape(dna) == {"length": 32, "horizon": 1}
