@@ -20,6 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Real seeds: a folder of competitions in MLE-bench's layout or task directories (their DNA
     # is read off their files); with it, shipped seeds only where `seeds` names them.
     config.seeds_dir = ""
+    config.seeds_data_dir = ""  # the competitions' <id>/prepared/ data; "" = inside seeds_dir
     # Candidates tried at most = factor * num_tasks (the paper kept 76% of its candidates).
     config.max_candidates_factor = 3.0
     config.validation_fraction = 0.07  # the paper's 64 validation of 912 tasks

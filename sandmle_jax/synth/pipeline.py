@@ -78,7 +78,8 @@ def run_seeds(config: Mapping[str, Any], out: pathlib.Path) -> tuple[list[Seed],
     refused: dict[str, str] = {}
     if not config["seeds_dir"]:
         return seed_dirs.stratified(select_seeds(config["seeds"])), refused
-    own, refused = seed_dirs.load_seed_dir(config["seeds_dir"], out)
+    own, refused = seed_dirs.load_seed_dir(config["seeds_dir"], out,
+                                           config["seeds_data_dir"] or None)
     seeds = own + select_seeds(config["seeds"], default_all=False)
     if not seeds:
         raise ConfigError(f"seeds_dir {config['seeds_dir']}: no seed could be read: "
@@ -301,8 +302,9 @@ def validate_config(config: Mapping[str, Any]) -> None:
     if config["backend"] not in backend_names():
         raise ConfigError(f"backend {config['backend']!r} unknown; backends: {backend_names()}")
     select_seeds(config["seeds"])
-    if config["seeds_dir"] and not paths.absolute(config["seeds_dir"]).is_dir():
-        raise ConfigError(f"seeds_dir {paths.absolute(config['seeds_dir'])}: no such directory")
+    for key in ("seeds_dir", "seeds_data_dir"):
+        if config[key] and not paths.absolute(config[key]).is_dir():
+            raise ConfigError(f"{key} {paths.absolute(config[key])}: no such directory")
     box = config["sandbox"]
     if box["backend"] != "auto" and box["backend"] not in backends.REGISTRY:
         raise ConfigError(f"sandbox.backend {box['backend']!r} unknown; use 'auto' or one of "

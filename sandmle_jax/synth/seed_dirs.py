@@ -1,8 +1,8 @@
 """Seeds from a user's folder: real competitions in MLE-bench's layout, or our task directories.
 
 Each sub-folder of the seeds folder is one seed: a task directory (`task.json`) is read as it
-is; a competition (`config.yaml`, with its data under `<id>/prepared/` in the same folder, as
-`launch.import_mlebench` reads it when one folder serves as both) is imported into the run's
+is; a competition (`config.yaml`, with its data under `<id>/prepared/` in the same folder or in
+a separate data folder, as `launch.import_mlebench` reads them) is imported into the run's
 `seeds/` folder first. Its DNA is then read off its files (`seed_dna`). A seed that cannot be
 read is refused with its file and field, and the others go on.
 """
@@ -24,28 +24,30 @@ from sandmle_jax.tasks import mlebench
 from sandmle_jax.tasks.task import Task, load_task
 
 
-def _task_of(entry: pathlib.Path, seeds_dir: pathlib.Path, imported: pathlib.Path) -> Task:
+def _task_of(entry: pathlib.Path, data_dir: pathlib.Path, imported: pathlib.Path) -> Task:
     if (entry / "task.json").is_file():
         return load_task(entry)
     if (entry / "config.yaml").is_file():
         target = imported / entry.name
         if (target / "task.json").is_file():  # imported by an earlier run
             return load_task(target)
-        return mlebench.import_competition(entry, seeds_dir, target)
+        return mlebench.import_competition(entry, data_dir, target)
     raise SeedError(f"{entry}: neither task.json (a task) nor config.yaml (an MLE-bench "
                     "competition)")
 
 
-def load_seed_dir(seeds_dir: str | os.PathLike, run_dir: str | os.PathLike
-                  ) -> tuple[list[Seed], dict[str, str]]:
+def load_seed_dir(seeds_dir: str | os.PathLike, run_dir: str | os.PathLike,
+                  data_dir: str | os.PathLike | None = None) -> tuple[list[Seed], dict[str, str]]:
     """(seeds in folder order, {folder name: why refused}); imports and seed records go to
-    `run_dir/seeds/`."""
+    `run_dir/seeds/`. Competitions' prepared data is read from `data_dir` (default: the seeds
+    folder itself), as `launch.import_mlebench --data_dir` does."""
     seeds_dir, out = paths.absolute(seeds_dir), paths.absolute(run_dir) / "seeds"
+    data_dir = paths.absolute(data_dir) if data_dir else seeds_dir
     seeds, refused = [], {}
     for entry in sorted(p for p in seeds_dir.iterdir()
                         if p.is_dir() and not p.name.startswith((".", "_"))):
         try:
-            task = _task_of(entry, seeds_dir, out / "imported")
+            task = _task_of(entry, data_dir, out / "imported")
             seed = seed_from_task(task, seed_id=re.sub(r"[^A-Za-z0-9_.-]", "_", entry.name))
         except (UserError, OSError) as e:
             refused[entry.name] = " ".join(str(e).split())

@@ -176,3 +176,21 @@ def test_a_seed_that_breaks_the_reader_is_refused_and_the_others_load(tmp_path, 
     assert [s.id for s in seeds] == ["penguin-species"]
     assert refused == {"boston-medv": "cannot read its DNA: RuntimeError: the reader met "
                                       "something new"}
+
+
+def test_launch_generate_reads_competitions_whose_data_lies_elsewhere(tmp_path):
+    """MLE-bench keeps registry folders in its package and prepared data in a cache."""
+    write(BY_ID["pima-diabetes"], tmp_path / "registry", tmp_path / "cache")
+    done = subprocess.run(
+        [sys.executable, "-m", "launch.generate", f"--config={ROOT / 'configs' / 'synth.py'}",
+         "--out=gen", "--seeds_dir=registry", "--seeds_data_dir=cache", "--num_tasks=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads((tmp_path / "gen" / "report.json").read_text())
+    assert report["seeds"] == {"used": ["pima-diabetes"], "refused": {}}
+    without = subprocess.run(
+        [sys.executable, "-m", "launch.generate", f"--config={ROOT / 'configs' / 'synth.py'}",
+         "--out=gen2", "--seeds_dir=registry", "--num_tasks=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert without.returncode == 2 and "no seed could be read" in without.stderr
+    assert "pima-diabetes" in without.stderr and "Traceback" not in without.stderr
