@@ -1,6 +1,6 @@
 """Seeds from a user's folder: real competitions in MLE-bench's layout, or our task directories.
 
-Each sub-folder of the seeds folder is one seed: a task directory (`task.json`) is read as it
+Each sub-folder of the seeds folder is one seed (or the folder is one seed itself): a task directory (`task.json`) is read as it
 is; a competition (`config.yaml`, with its data under `<id>/prepared/` in the same folder or in
 a separate data folder, as `launch.import_mlebench` reads them) is imported into the run's
 `seeds/` folder first. Its DNA is then read off its files (`seed_dna`). A seed that cannot be
@@ -42,10 +42,13 @@ def load_seed_dir(seeds_dir: str | os.PathLike, run_dir: str | os.PathLike,
     `run_dir/seeds/`. Competitions' prepared data is read from `data_dir` (default: the seeds
     folder itself), as `launch.import_mlebench --data_dir` does."""
     seeds_dir, out = paths.absolute(seeds_dir), paths.absolute(run_dir) / "seeds"
-    data_dir = paths.absolute(data_dir) if data_dir else seeds_dir
+    single = any((seeds_dir / name).is_file() for name in ("task.json", "config.yaml"))
+    entries = [seeds_dir] if single else sorted(
+        p for p in seeds_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    data_dir = paths.absolute(data_dir) if data_dir else (
+        seeds_dir.parent if single else seeds_dir)
     seeds, refused = [], {}
-    for entry in sorted(p for p in seeds_dir.iterdir()
-                        if p.is_dir() and not p.name.startswith((".", "_"))):
+    for entry in entries:
         try:
             task = _task_of(entry, data_dir, out / "imported")
             seed = seed_from_task(task, seed_id=re.sub(r"[^A-Za-z0-9_.-]", "_", entry.name))

@@ -58,6 +58,9 @@ def test_a_seeds_folder_mixes_competitions_and_tasks_and_refuses_broken_ones(tmp
     assert record["seed"]["dna"]["task_type"] == "multiclass"
     again, _ = seed_dirs.load_seed_dir(seeds_dir, tmp_path / "run")  # imported copies reused
     assert [s.to_dict() for s in again] == [s.to_dict() for s in seeds]
+    for one in ("boston-medv", "toy-task"):  # a seed's own folder is a seeds folder of one
+        alone, none_refused = seed_dirs.load_seed_dir(seeds_dir / one, tmp_path / "one")
+        assert [s.id for s in alone] == [one] and not none_refused
 
 
 def test_descendants_keep_the_seed_dna_field_by_field_and_are_deterministic(tmp_path):
