@@ -56,17 +56,24 @@ def _features(train: pd.DataFrame, columns: list[str]) -> ColumnTransformer:
     return ColumnTransformer(parts)
 
 
+def _labelled_rows(train: pd.DataFrame, features: list[str],
+                   target: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows with a label, at most _MAX_ROWS of them (a fixed sample)."""
+    keep = target.notna().to_numpy()
+    train, target = train.loc[keep, features], target[keep]
+    if len(train) > _MAX_ROWS:
+        rows = np.random.default_rng(0).choice(len(train), _MAX_ROWS, replace=False)
+        train, target = train.iloc[rows], target.iloc[rows]
+    return train, target
+
+
 def measure(train: pd.DataFrame, features: list[str], target: pd.Series,
             task_type: str) -> tuple[float, float] | None:
     """(signal, linearity), each in [0, 1]; None for task types it does not measure or data
     too thin to cross-validate."""
     if task_type not in _CLASS_TYPES + _VALUE_TYPES:
         return None
-    keep = target.notna().to_numpy()
-    train, target = train.loc[keep, features], target[keep]
-    if len(train) > _MAX_ROWS:
-        rows = np.random.default_rng(0).choice(len(train), _MAX_ROWS, replace=False)
-        train, target = train.iloc[rows], target.iloc[rows]
+    train, target = _labelled_rows(train, features, target)
     classes = task_type in _CLASS_TYPES
     if classes:
         target = target.astype(str)
@@ -108,11 +115,7 @@ def relevant_share(train: pd.DataFrame, features: list[str], target: pd.Series,
     information above _RELEVANT_NATS); None for task types `measure` leaves out."""
     if task_type not in _CLASS_TYPES + _VALUE_TYPES or not features:
         return None
-    keep = target.notna().to_numpy()
-    train, target = train.loc[keep, features], target[keep]
-    if len(train) > _MAX_ROWS:
-        rows = np.random.default_rng(0).choice(len(train), _MAX_ROWS, replace=False)
-        train, target = train.iloc[rows], target.iloc[rows]
+    train, target = _labelled_rows(train, features, target)
     columns, discrete = [], []
     for column in features:  # table columns only: text, time and image columns are their own
         values = train[column]
