@@ -4,8 +4,9 @@
 
 --seeds_dir grows the tasks from your own seeds instead of the shipped ones: a folder of
 competitions in MLE-bench's layout (`<id>/config.yaml`, with `<id>/prepared/` beside it or under
---seeds_data_dir) or of task directories. Each seed's DNA is read off its files and kept by every task grown from it; a seed
-that cannot be read is reported on one line and the others go on.
+--seeds_data_dir) or of task directories. Each seed's DNA is read off its files and kept by
+every task grown from it; a seed that cannot be read is reported on one line and the others go
+on.
 
 Prints the yield and diversity report as JSON (also written to DIR/report.json); exit status 1
 when fewer tasks than asked were kept, 2 for a bad flag, config or set-up. Rerunning with the

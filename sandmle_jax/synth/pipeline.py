@@ -82,9 +82,9 @@ def run_seeds(config: Mapping[str, Any], out: pathlib.Path) -> tuple[list[Seed],
                                            config["seeds_data_dir"] or None)
     seeds = own + select_seeds(config["seeds"], default_all=False)
     if not seeds:
-        raise ConfigError(f"seeds_dir {config['seeds_dir']}: no seed could be read: "
-                          + "; ".join(f"{k}: {v}" for k, v in refused.items()) if refused
-                          else f"seeds_dir {config['seeds_dir']}: no seed folders in it")
+        why = ("no seed could be read: " + "; ".join(f"{k}: {v}" for k, v in refused.items())
+               if refused else "no seed folders in it")
+        raise ConfigError(f"seeds_dir {config['seeds_dir']}: {why}")
     return seed_dirs.stratified(seeds), refused
 
 

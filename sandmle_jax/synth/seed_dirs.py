@@ -1,10 +1,11 @@
 """Seeds from a user's folder: real competitions in MLE-bench's layout, or our task directories.
 
-Each sub-folder of the seeds folder is one seed (or the folder is one seed itself): a task directory (`task.json`) is read as it
-is; a competition (`config.yaml`, with its data under `<id>/prepared/` in the same folder or in
-a separate data folder, as `launch.import_mlebench` reads them) is imported into the run's
-`seeds/` folder first. Its DNA is then read off its files (`seed_dna`). A seed that cannot be
-read is refused with its file and field, and the others go on.
+Each sub-folder of the seeds folder is one seed (or the folder is one seed itself): a task
+directory (`task.json`) is read as it is; a competition (`config.yaml`, with its data under
+`<id>/prepared/` in the same folder or in a separate data folder, as `launch.import_mlebench`
+reads them) is imported into the run's `seeds/` folder first. Its DNA is then read off its files
+(`seed_dna`). A seed that cannot be read is refused with its file and field, and the others go
+on.
 """
 
 from __future__ import annotations

@@ -107,18 +107,13 @@ def _feature_types(train: pd.DataFrame, features: list[str]) -> dict[str, Any]:
     kinds = {"n_numeric": 0, "n_categorical": 0, "n_text": 0, "n_image": 0, "time_column": ""}
     text_columns = []
     for column in features:
-        values = train[column]
-        if profile.is_image_names(values):
-            kinds["n_image"] += 1
-        elif profile.is_text(values):
-            kinds["n_text"] += 1
-            text_columns.append(column)
-        elif profile.is_time(str(column), values):
+        kind = profile.column_kind(str(column), train[column])
+        if kind == "time":
             kinds["time_column"] = kinds["time_column"] or str(column)
-        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            kinds["n_numeric"] += 1
         else:
-            kinds["n_categorical"] += 1
+            kinds[f"n_{kind}"] += 1
+        if kind == "text":
+            text_columns.append(column)
     words = [train[c].dropna().astype(str).str.split().str.len().mean() for c in text_columns]
     kinds["text_words"] = int(round(float(np.mean(words)))) if words else 0
     return kinds
@@ -148,8 +143,8 @@ def _outlier_rate(cells: pd.DataFrame) -> float:
 
 def read_seed_dna(task: Task, measure_signal: bool = True) -> SeedDNA:
     """The task's DNA; SeedError names the file or field that cannot be read. Without
-    `measure_signal` the cross-validated `signal` and `linearity` are left out (the drift gate
-    reads only structure)."""
+    `measure_signal` the measured `signal`, `linearity` and `relevant_share` are left out (the
+    drift gate reads only structure)."""
     spec = task.spec
     where = f"seed {task.root}"
     try:

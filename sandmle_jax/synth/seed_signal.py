@@ -40,12 +40,12 @@ _VALUE_TYPES = ("regression", "forecasting")
 def _features(train: pd.DataFrame, columns: list[str]) -> ColumnTransformer:
     numeric, categorical, text = [], [], []
     for column in columns:
-        values = train[column]
-        if profile.is_text(values):
+        kind = profile.column_kind(str(column), train[column])
+        if kind == "text":
             text.append(column)
-        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        elif kind == "numeric":
             numeric.append(column)
-        elif not profile.is_image_names(values):
+        elif kind != "image":  # a time column is one-hot encoded as a category
             categorical.append(column)
     parts = [("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
              ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
@@ -119,11 +119,10 @@ def relevant_share(train: pd.DataFrame, features: list[str], target: pd.Series,
     columns, discrete = [], []
     for column in features:  # table columns only: text, time and image columns are their own
         values = train[column]
-        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        if numeric:
+        kind = profile.column_kind(str(column), values)
+        if kind == "numeric":
             columns.append(values.fillna(values.median()).to_numpy(float))
-        elif not (profile.is_text(values) or profile.is_time(str(column), values)
-                  or profile.is_image_names(values)):
+        elif kind == "categorical":
             codes = pd.factorize(values.astype(str))[0]
             if len(set(codes)) > len(codes) // 2:  # an identifier-like column: no class repeats
                 columns.append(np.zeros(len(codes)))  # tells nothing about the target
@@ -131,7 +130,7 @@ def relevant_share(train: pd.DataFrame, features: list[str], target: pd.Series,
                 columns.append(codes.astype(float))
         else:
             continue
-        discrete.append(not numeric)
+        discrete.append(kind == "categorical")
     if not columns:
         return None
     matrix, discrete = np.column_stack(columns), np.array(discrete)

@@ -66,6 +66,20 @@ def is_time(name: str, column: pd.Series) -> bool:
                                 or values.str.contains(r"[-/:]").mean() > 0.95)
 
 
+def column_kind(name: str, column: pd.Series) -> str:
+    """One input column's kind: `image` (file names), `text`, `time`, `numeric` (booleans are
+    not) or `categorical`, tested in that order."""
+    if is_image_names(column):
+        return "image"
+    if is_text(column):
+        return "text"
+    if is_time(name, column):
+        return "time"
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return "numeric"
+    return "categorical"
+
+
 def infer_modality(public_dir: str | pathlib.Path, skip_columns: tuple[str, ...] = ()) -> str:
     """`image`, `text`, `timeseries` or `tabular` (see the module docstring)."""
     public_dir = pathlib.Path(public_dir)

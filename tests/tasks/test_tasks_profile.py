@@ -52,3 +52,17 @@ def test_modality(tmp_path, columns, files, expected):
 def test_task_type(metric, targets, modality, expected):
     m = metrics.get_metric(metric) if metric else None
     assert profile.infer_task_type(m, pd.DataFrame(targets), modality) == expected
+
+
+def test_column_kind_names_each_kind_of_input_column():
+    rows = 30
+    frame = pd.DataFrame({
+        "scan": [f"images/{i}.png" for i in range(rows)],
+        "review": ["the delivery came late and the box was badly damaged again"] * rows,
+        "day": pd.date_range("2024-01-01", periods=rows).astype(str),
+        "price": np.linspace(1.0, 9.0, rows),
+        "member": [True, False] * (rows // 2),
+        "colour": ["red", "blue", "green"] * (rows // 3)})
+    assert {c: profile.column_kind(c, frame[c]) for c in frame.columns} == {
+        "scan": "image", "review": "text", "day": "time", "price": "numeric",
+        "member": "categorical", "colour": "categorical"}
