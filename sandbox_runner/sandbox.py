@@ -21,7 +21,9 @@ class Sandbox:
 
     backend: a registry name ("bwrap", "unshare", "rlimits") or "auto" (best that works).
     min_isolation: start-up fails below this level ("rlimits" < "namespaces" < "bwrap").
-    interpreter: the Python that runs `code` requests (default: this environment's).
+    interpreter: the Python that runs `code` requests (default: this environment's); made
+        absolute and free of `..` here, since the folders such a path passes through are not
+        mounted inside the sandbox.
     use_cgroups: False skips cgroups even where writable (then processes are limited only by
         RLIMIT_NPROC for non-root users, and memory per process by RLIMIT_AS).
     """
@@ -29,6 +31,7 @@ class Sandbox:
     def __init__(self, backend: str = "auto", min_isolation: str | Isolation = Isolation.RLIMITS,
                  interpreter: str = sys.executable, use_cgroups: bool = True):
         self.min_isolation = Isolation.parse(min_isolation)
+        interpreter = os.path.abspath(interpreter)
         self.probe_failures: dict[str, str] = {}
         chosen = self._choose(backend)
         controllers, self.cgroup_problems = cgroups.detect() if use_cgroups else ({}, {})

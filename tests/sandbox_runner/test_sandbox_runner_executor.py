@@ -163,6 +163,20 @@ def test_a_custom_interpreter_runs_code(tmp_path):
     assert result.stdout_tail.strip() == sys.executable
 
 
+def test_an_interpreter_path_through_an_unmounted_folder_runs_code(tmp_path):
+    """`../.venv/bin/python` run from tests/ is such a path: the sandbox does not mount
+    tests/, so the path must be normalised before it is executed inside."""
+    detour = tmp_path / "detour"
+    detour.mkdir()
+    interpreter = os.path.join(str(detour), os.path.relpath(sys.executable, str(detour)))
+    assert ".." in interpreter
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = Sandbox(interpreter=interpreter).run(ExecRequest(workdir=str(workdir),
+                                                              code="print('ran')"))
+    assert result.exit_code == 0 and result.stdout_tail.strip() == "ran", result
+
+
 def test_user_task_count_matches_a_count_from_ps():
     counted = executor.user_task_count(os.getuid())
     listed = subprocess.run(["ps", "-e", "-L", "-o", "ruid="], capture_output=True, text=True,
