@@ -1,6 +1,8 @@
-"""The ReAct episode: think, call one tool, observe, repeat; then grade and reward.
+"""An agent episode in any scaffold: act, observe, repeat; then grade and reward.
 
-Token in, token out: the trajectory is the prompt ids, then each turn's generated ids (loss mask
+The scaffold (react.py, the training one, by default) says what the prompt is, how a turn
+becomes an action and how its result is shown; this loop does the same token accounting,
+context pruning and limits for every scaffold. Token in, token out: the trajectory is the prompt ids, then each turn's generated ids (loss mask
 1, with the rollout log-probs), then the observation ids, appended as they come. A malformed turn
 gets an error observation and lowers the format rate; it never ends the episode. Failures that
 are not the policy's fault (engine, sandbox, grader) end it with a `*_error` termination so the
@@ -9,82 +11,60 @@ trainer records and skips it.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from absl import logging
 
-from sandbox_runner import Limits
-
-from sandmle_jax.agent import actions, prompts, tools
+from sandmle_jax.agent import actions, react, tools
 from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.agent.context import Context, Message, fit_observation
 from sandmle_jax.agent.policy import Policy, TurnRequest
 from sandmle_jax.agent.trajectory import EpisodeInfo, TokenSequence, Trajectory
-from sandmle_jax.tasks import rewards
+from sandmle_jax.tasks import grading, rewards
 from sandmle_jax.tasks.task import Task
 
 
-@dataclasses.dataclass(frozen=True)
-class AgentConfig:
-    """Limits default to the paper's training values (SANDMLE.md)."""
+class Scaffold(Protocol):
+    """What differs between agent scaffolds: the prompt, the action format, the tools, how
+    results are shown and which submission counts. The loop owns the rest (tokens, context,
+    limits, the trajectory), so episodes of every scaffold are accounted for alike."""
 
-    max_turns: int = 15  # model calls per trajectory
-    context_tokens: int = 32768
-    prompt_tokens: int = 8192  # cap on system + task prompt
-    max_new_tokens: int = 4096  # per turn
-    min_turn_tokens: int = 256  # prune (or stop) when fewer tokens than this remain
-    exec_timeout_s: float = 300.0
-    episode_timeout_s: float = 1200.0
-    tail_lines: int = 20
-    tool_schemas: bool = True  # False: one-line tool list instead of the template's JSON block
-    reward_scheme: str = rewards.DEFAULT_SCHEME
-    exec_limits: Limits = Limits()
+    name: str
 
+    def prompt_ids(self) -> list[int]: ...
 
-def agent_config_from(config) -> AgentConfig:
-    """The agent's limits from a recipe's `agent` and `sandbox` sections (configs/base.py)."""
-    a, box = config.agent, config.sandbox
-    return AgentConfig(
-        max_turns=a.max_turns, context_tokens=a.context_tokens, prompt_tokens=a.prompt_tokens,
-        max_new_tokens=a.max_new_tokens, min_turn_tokens=a.min_turn_tokens,
-        exec_timeout_s=a.exec_timeout_s, episode_timeout_s=a.episode_timeout_s,
-        tool_schemas=a.tool_schemas, reward_scheme=a.reward_scheme,
-        exec_limits=Limits(wall_s=a.exec_timeout_s, memory_bytes=box.memory_mb << 20,
-                           cpus=box.cpus_per_execution))
+    def parse(self, text: str) -> actions.ParsedTurn: ...
+
+    async def act(self, call: actions.ToolCall, wall_s: float) -> tools.Observation: ...
+
+    def observation_ids(self, text: str) -> list[int]: ...
+
+    def final_report(self, *, may_grade: bool) -> grading.GradeReport | None:
+        """The episode's grade; `may_grade` False when the sandbox or engine failed (grade only
+        what was graded already). Raises tools.GraderFailure when grading itself fails."""
 
 
-def build_prompt(task: Task, chat: ChatFormat, config: AgentConfig) -> list[int]:
-    """System + task prompt ids (without the assistant header), cut to `prompt_tokens`."""
-    system = prompts.system_prompt(prompts.PromptLimits(config.max_turns, config.exec_timeout_s),
-                                   tools_inline=not config.tool_schemas)
-    tools = prompts.TOOL_SCHEMAS if config.tool_schemas else ()
-    description = (task.public_dir / "description.md").read_text(errors="replace")
-    max_chars = 4 * config.prompt_tokens
-    while True:
-        user = prompts.task_prompt(description, task.public_dir, max_chars=max_chars)
-        ids = chat.prompt_ids(system, user, tools)
-        header = chat.header_ids()
-        if ids[-len(header):] == header:
-            ids = ids[:-len(header)]
-        if len(ids) <= config.prompt_tokens or max_chars < 200:
-            return ids
-        max_chars = int(max_chars * 0.75)
+# (task, chat, runner, config, workspace_root) -> a context manager yielding the episode's
+# scaffold and cleaning its workspace up on exit.
+OpenScaffold = Callable[[Task, ChatFormat, Any, AgentConfig, "str | None"],
+                        contextlib.AbstractContextManager[Scaffold]]
 
 
 class _Episode:
     """State of one running episode; `run` drives it."""
 
-    def __init__(self, task, policy, chat, toolbox, config, episode_id):
-        self.task, self.policy, self.chat, self.toolbox = task, policy, chat, toolbox
+    def __init__(self, task, policy, chat, scaffold: Scaffold, config, episode_id):
+        self.task, self.policy, self.chat, self.scaffold = task, policy, chat, scaffold
         self.config, self.episode_id = config, episode_id
         self.header = chat.header_ids()
-        self.context = Context(build_prompt(task, chat, config), self.header,
-                               config.context_tokens)
+        self.context = Context(scaffold.prompt_ids(), self.header, config.context_tokens)
         self.sequences = [TokenSequence()]
         self.sequences[0].extend(self.context.ids())
         self.turns = self.well_formed = 0
-        self.last_report = None
         self.last_observation = None
         self.exec_seconds, self.executions, self.exec_timeouts = 0.0, 0, 0
         self.versions: list[str] = []
@@ -105,14 +85,12 @@ class _Episode:
         if parsed.action is None:
             return tools.Observation(text=f"error: {parsed.error}", is_error=True)
         remaining = self.config.episode_timeout_s - self._elapsed()
-        observation = await self.toolbox.call(parsed.action, wall_s=min(
+        observation = await self.scaffold.act(parsed.action, min(
             self.config.exec_timeout_s, remaining))
         if observation.exec_result is not None:
             self.executions += 1
             self.exec_seconds += observation.exec_result.wall_s
             self.exec_timeouts += int(observation.exec_result.timed_out)
-        if observation.report is not None and parsed.action.name == actions.SCORE:
-            self.last_report = observation.report
         return observation
 
     async def run(self) -> str:
@@ -136,7 +114,7 @@ class _Episode:
             sequence = self.sequences[-1]
             sequence.extend(output.ids, generated=True, logprobs=output.logprobs)
             sequence.extend(closing)
-            parsed = actions.parse_turn(self.chat.turn_text(output.ids))
+            parsed = self.scaffold.parse(self.chat.turn_text(output.ids))
             self.well_formed += int(parsed.well_formed)
             self.context.messages.append(
                 Message(self.header + list(output.ids) + closing, "assistant"))
@@ -144,19 +122,19 @@ class _Episode:
                 return "answer"
             observation = await self._observe(parsed)
             self.last_observation, observation_ids = fit_observation(
-                observation.text, self.chat.observation_ids,
+                observation.text, self.scaffold.observation_ids,
                 self.context.observation_budget(self.config.max_new_tokens))
             self.context.messages.append(Message(observation_ids, "observation",
                                                  observation.is_error))
             sequence.extend(observation_ids + self.header)
 
     def trajectory(self, termination: str, error: str | None = None) -> Trajectory:
-        report = self.last_report
-        if report is None and termination not in ("engine_error", "sandbox_error"):
-            try:
-                report = self.toolbox.grade_workspace()
-            except tools.GraderFailure as e:
-                termination, error = "grader_error", str(e)
+        report = None
+        try:
+            report = self.scaffold.final_report(
+                may_grade=termination not in ("engine_error", "sandbox_error"))
+        except tools.GraderFailure as e:
+            termination, error = "grader_error", str(e)
         format_rate = self.well_formed / self.turns if self.turns else 0.0
         reward = rewards.reward(report, format_rate, self.config.reward_scheme) if report else 0.0
         medal = None
@@ -171,7 +149,8 @@ class _Episode:
             above_median=bool(report and report.above_median),
             humanrank=report.humanrank if report else None, exec_seconds=self.exec_seconds,
             executions=self.executions, exec_timeouts=self.exec_timeouts,
-            wall_seconds=self._elapsed(), error=error, weight_versions=tuple(self.versions))
+            wall_seconds=self._elapsed(), error=error, weight_versions=tuple(self.versions),
+            scaffold=self.scaffold.name)
         return Trajectory(sequences=sequences, reward=reward, info=info)
 
 
@@ -182,12 +161,12 @@ def _trimmed(sequence: TokenSequence) -> TokenSequence:
 
 
 async def run_episode(task: Task, policy: Policy, chat: ChatFormat, runner, config: AgentConfig,
-                      episode_id: str, workspace_root: str | None = None) -> Trajectory:
-    """Plays one episode of `task` and returns its trajectory; never raises for a bad episode."""
-    with tools.new_episode(task, runner, config.exec_limits, workspace_root) as sandbox_episode:
-        toolbox = tools.Toolbox(task, sandbox_episode, runner, config.exec_limits,
-                                tail_lines=config.tail_lines)
-        episode = _Episode(task, policy, chat, toolbox, config, episode_id)
+                      episode_id: str, workspace_root: str | None = None,
+                      open_scaffold: OpenScaffold = react.open_scaffold) -> Trajectory:
+    """Plays one episode of `task` in the scaffold `open_scaffold` makes (the training scaffold
+    by default) and returns its trajectory; never raises for a bad episode."""
+    with open_scaffold(task, chat, runner, config, workspace_root) as scaffold:
+        episode = _Episode(task, policy, chat, scaffold, config, episode_id)
         try:
             termination, error = await episode.run(), None
         except tools.GraderFailure as e:

@@ -61,6 +61,7 @@ class EpisodeInfo:
     wall_seconds: float = 0.0
     error: str | None = None
     weight_versions: tuple[str, ...] = ()
+    scaffold: str = "sandmle"  # which agent scaffold played the episode
 
     def __post_init__(self):
         if self.termination not in TERMINATIONS:

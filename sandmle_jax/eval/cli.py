@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sandbox_runner import Pool
 
 from sandmle_jax import paths
-from sandmle_jax.agent import loop, reference
+from sandmle_jax.agent import config as agent_config, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
 from sandmle_jax.agent import sandbox_setup
@@ -97,7 +97,7 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
     try:
         with Pool(sandbox, workers=box.workers) as pool:
             summary, results = await runner.evaluate(
-                task_list, policy_for_seed, chat, pool, loop.agent_config_from(config),
+                task_list, policy_for_seed, chat, pool, agent_config.agent_config_from(config),
                 seeds=request.seeds, concurrency=config.rollout.concurrency,
                 prefix=f"eval-{request.policy}")
     finally:

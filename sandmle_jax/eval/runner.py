@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from sandmle_jax.agent import loop
 from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.agent.policy import Policy
 from sandmle_jax.agent.trajectory import Trajectory
 from sandmle_jax.eval import report
@@ -20,7 +21,7 @@ from sandmle_jax.tasks.task import Task
 
 
 async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[int], Policy],
-                       chat: ChatFormat, runner, config: loop.AgentConfig, *,
+                       chat: ChatFormat, runner, config: AgentConfig, *,
                        concurrency: int = 8, desc: str = "episodes",
                        progress: bool = True) -> list[Trajectory]:
     """Plays one episode per (task, episode_id) job; results in job order.
@@ -51,7 +52,7 @@ def evaluation_jobs(tasks: Sequence[Task], seeds: int, prefix: str = "eval"
 
 
 async def evaluate(tasks: Sequence[Task], policy_for_seed: Callable[[int], Policy],
-                   chat: ChatFormat, runner, config: loop.AgentConfig, *, seeds: int = 1,
+                   chat: ChatFormat, runner, config: AgentConfig, *, seeds: int = 1,
                    concurrency: int = 8, prefix: str = "eval", progress: bool = True
                    ) -> tuple[dict, list[tuple[int, Trajectory]]]:
     """Each task once per seed; returns the summary and the (seed, trajectory) results."""

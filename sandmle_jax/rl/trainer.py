@@ -39,7 +39,7 @@ from flax import nnx
 from sandbox_runner import Pool
 
 from sandmle_jax import paths
-from sandmle_jax.agent import loop, reference, strategies
+from sandmle_jax.agent import config as agent_config, reference, strategies
 from sandmle_jax.agent import sandbox_setup
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
@@ -79,7 +79,7 @@ class Trainer:
         self.config = config
         self.workdir = paths.absolute(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.agent_config = loop.agent_config_from(config)
+        self.agent_config = agent_config.agent_config_from(config)
         self.writer = MetricsWriter(self.workdir / "metrics", enabled=jax.process_index() == 0)
         self.report: dict[str, Any] = {"workdir": str(self.workdir)}
 

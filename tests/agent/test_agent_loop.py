@@ -11,6 +11,7 @@ from conftest import write_tabular_task
 from sandbox_runner import Limits, Pool, Sandbox
 from sandmle_jax.agent import actions, loop, reference
 from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.agent.policy import TurnOutput
 from sandmle_jax.tasks import task as task_lib
 
@@ -26,7 +27,7 @@ def chat(qwen_tokenizer):
     return ChatFormat.from_tokenizer(qwen_tokenizer)
 
 
-CONFIG = loop.AgentConfig(max_turns=6, context_tokens=16384, max_new_tokens=2048,
+CONFIG = AgentConfig(max_turns=6, context_tokens=16384, max_new_tokens=2048,
                           exec_timeout_s=60, exec_limits=Limits(wall_s=60, memory_bytes=2 << 30))
 
 
@@ -138,7 +139,7 @@ def test_data_link_is_read_only_and_grants_no_private_file(tmp_path, chat, pool)
 def test_execution_time_limit(tmp_path, chat, pool):
     task = write_tabular_task(tmp_path / "task")
     texts = [_runs("import time\ntime.sleep(30)")]
-    config = loop.AgentConfig(max_turns=2, exec_timeout_s=2, exec_limits=Limits(wall_s=2))
+    config = AgentConfig(max_turns=2, exec_timeout_s=2, exec_limits=Limits(wall_s=2))
     trajectory = _run(task, _Scripted(chat, texts), chat, pool, config)
     info = trajectory.info
     assert info.executions == 2 and info.exec_timeouts == 2 and trajectory.timed_out()
@@ -164,7 +165,7 @@ def test_a_wide_printout_never_cuts_the_next_turn(tmp_path, chat, pool):
             "frame = pd.DataFrame(np.random.default_rng(0).random((20, 64)))\n"
             "print(frame.to_string())")
     texts = [_runs(code), ANSWER]
-    config = loop.AgentConfig(max_turns=3, context_tokens=4096, prompt_tokens=2048,
+    config = AgentConfig(max_turns=3, context_tokens=4096, prompt_tokens=2048,
                               max_new_tokens=1536, exec_timeout_s=60,
                               exec_limits=Limits(wall_s=60, memory_bytes=2 << 30))
     policy = _Recording(chat, texts)

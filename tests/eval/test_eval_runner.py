@@ -6,8 +6,9 @@ import json
 from conftest import write_tabular_task
 from sandbox_runner import Limits, Pool, Sandbox
 
-from sandmle_jax.agent import loop, reference
+from sandmle_jax.agent import reference
 from sandmle_jax.agent.chat import ChatFormat
+from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.eval import plots, runner
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 
@@ -15,7 +16,7 @@ from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 def test_reference_agent_evaluation(tmp_path, qwen_tokenizer):
     tasks = [write_tabular_task(tmp_path / f"t{i}", seed=i, task_id=f"toy-{i}") for i in range(2)]
     chat = ChatFormat.from_tokenizer(qwen_tokenizer)
-    config = loop.AgentConfig(max_turns=5, exec_timeout_s=60, exec_limits=Limits(wall_s=60))
+    config = AgentConfig(max_turns=5, exec_timeout_s=60, exec_limits=Limits(wall_s=60))
     with Pool(Sandbox(), workers=2) as pool:
         summary, results = asyncio.run(runner.evaluate(
             tasks, lambda seed: reference.ReferencePolicy(chat, tier="forest"), chat, pool,
