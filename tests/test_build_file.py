@@ -24,10 +24,11 @@ RANK = {
         "rollout": 3,
         "agent": 4,
         "synth": 5,
-        "eval": 5,
-        "rl": 6,
-        "configs": 7,
-        "launch": 8,
+        "dojo": 5,  # a second scaffold over the agent package; evaluation drives it
+        "eval": 6,
+        "rl": 7,
+        "configs": 8,
+        "launch": 9,
 }
 
 

@@ -55,6 +55,10 @@ class ChatFormat:
         """A tool result, rendered as Qwen3's template renders a `tool` message."""
         return self.encode(f"{IM_START}user\n<tool_response>\n{text}\n</tool_response>{IM_END}\n")
 
+    def user_ids(self, text: str) -> list[int]:
+        """A plain user message (how scaffolds without tool messages show results)."""
+        return self.encode(f"{IM_START}user\n{text}{IM_END}\n")
+
     def header_ids(self) -> list[int]:
         """`<|im_start|>assistant\n`: opens every assistant turn."""
         return self.encode(f"{IM_START}assistant\n")

@@ -29,9 +29,7 @@ class ReferencePolicy:
     tier: str = strategies.TUNED
 
     def __post_init__(self):
-        known = strategies.TIERS + (strategies.TUNED,)
-        if self.tier not in known:
-            raise ValueError(f"unknown tier {self.tier!r}; known: {known}")
+        strategies.check_tier(self.tier)
 
     def _plan(self, request: TurnRequest) -> str:
         task, tier = request.task, self.tier

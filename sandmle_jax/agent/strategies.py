@@ -43,6 +43,15 @@ from sandmle_jax.tasks.task import Task
 
 TIERS = ("constant", "linear", "forest", "boosting")  # each a model, chosen in one line
 TUNED = "tuned"
+
+
+def check_tier(tier: str) -> None:
+    """ValueError for a tier that is neither a model tier nor `tuned`."""
+    known = TIERS + (TUNED,)
+    if tier not in known:
+        raise ValueError(f"unknown tier {tier!r}; known: {known}")
+
+
 # Outside the agent's tiers: the fidelity benchmark's seven-strategy ladder adds two weak
 # learners (their model lines go only into their own programs).
 LADDER = ("constant", "knn", "tree", "linear", "forest", "boosting", TUNED)
