@@ -3,7 +3,10 @@
 
 Policies: `reference` (the scripted agent), `embedded` (an HF Qwen3 directory on the JAX engine,
 e.g. a run's hf_export/), `sglang` (running SGLang servers), `openai` (any OpenAI-compatible chat
-endpoint). Writes report.json (MLE-bench-style summary), plots/ and logs/ under --out.
+endpoint). Scaffolds (`--scaffold`, one or several, compared side by side): `sandmle` (the
+training scaffold, the default) and `dojo` (MLE-Dojo's actions and JSON replies, through
+sandmle_jax.dojo's Gymnasium environment). Writes report.json (MLE-bench-style summary per
+scaffold), plots/ and logs/ under --out.
 """
 
 import asyncio
@@ -29,6 +32,9 @@ _TIER = flags.DEFINE_enum("tier", "tuned", ["constant", "linear", "forest", "boo
 _URLS = flags.DEFINE_list("sglang_urls", [], "SGLang server URLs (policy=sglang).")
 _BASE_URL = flags.DEFINE_string("openai_base_url", None, "e.g. http://host:30000/v1.")
 _MODEL = flags.DEFINE_string("openai_model", "default", "Model name at the endpoint.")
+_SCAFFOLD = flags.DEFINE_list("scaffold", ["sandmle"],
+                              f"Scaffold(s) to play in, of {sorted(cli.SCAFFOLDS)}; several are "
+                              "compared side by side in one report.")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Episodes per task.", lower_bound=1)
 _OUT = flags.DEFINE_string("out", None, "Where report.json, plots/ and logs/ go.",
                            required=True)
@@ -41,7 +47,8 @@ def main(argv):
     request = cli.EvalRequest(
         tasks=_TASKS.value, split=_SPLIT.value or None, policy=_POLICY.value,
         model_dir=_MODEL_DIR.value, tier=_TIER.value, sglang_urls=tuple(_URLS.value),
-        openai_base_url=_BASE_URL.value, openai_model=_MODEL.value, seeds=_SEEDS.value, out=out)
+        openai_base_url=_BASE_URL.value, openai_model=_MODEL.value, seeds=_SEEDS.value,
+        scaffolds=tuple(_SCAFFOLD.value), out=out)
     cli.check_request(_CONFIG.value, request)
     console.log_to(out / "logs")
     asyncio.run(cli.evaluate(_CONFIG.value, request))

@@ -1,5 +1,5 @@
-"""What `launch.evaluate` does: check the request, build the chosen policy, play the task set,
-write the report."""
+"""What `launch.evaluate` does: check the request, build the chosen policy, play the task set in
+each chosen scaffold, write the report."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from sandbox_runner import Pool
 
 from sandmle_jax import paths
-from sandmle_jax.agent import config as agent_config, reference
+from sandmle_jax.agent import config as agent_config, react, reference
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.policy import EnginePolicy
 from sandmle_jax.agent import sandbox_setup
 from sandmle_jax.agent.trajectory import Trajectory
+from sandmle_jax.dojo import reference as dojo_reference, scaffold as dojo_scaffold
 from sandmle_jax.errors import ConfigError
 from sandmle_jax.eval import openai_policy, plots, report, runner
 from sandmle_jax.models import small_tokenizer, tokenizer as tokenizer_lib
@@ -24,6 +25,8 @@ from sandmle_jax.rollout import factory
 from sandmle_jax.tasks import task_set
 
 POLICIES = ("reference", "embedded", "sglang", "openai")
+# How the policy meets the task: our training scaffold, or MLE-Dojo's (through its environment).
+SCAFFOLDS = {react.NAME: react.open_scaffold, dojo_scaffold.NAME: dojo_scaffold.open_scaffold}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +43,12 @@ class EvalRequest:
     openai_base_url: str | None = None
     openai_model: str = "default"
     seeds: int = 1
+    scaffolds: Sequence[str] = (react.NAME,)  # several: compared side by side in one report
 
     def __post_init__(self):
         object.__setattr__(self, "tasks", paths.absolute(self.tasks))
         object.__setattr__(self, "out", paths.absolute(self.out))
+        object.__setattr__(self, "scaffolds", tuple(self.scaffolds))
         if self.model_dir:
             object.__setattr__(self, "model_dir", paths.absolute(self.model_dir))
 
@@ -52,6 +57,10 @@ def check_request(config, request: EvalRequest) -> None:
     """ConfigError for a request that cannot run, before anything is written."""
     if request.policy not in POLICIES:
         raise ConfigError(f"--policy {request.policy!r} unknown; known: {POLICIES}")
+    unknown = [s for s in request.scaffolds if s not in SCAFFOLDS]
+    if unknown or not request.scaffolds or len(set(request.scaffolds)) < len(request.scaffolds):
+        raise ConfigError(f"--scaffold {','.join(request.scaffolds)!r}: name each of "
+                          f"{sorted(SCAFFOLDS)} at most once")
     if request.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {request.seeds}")
     if not request.tasks.exists():
@@ -67,9 +76,29 @@ def check_request(config, request: EvalRequest) -> None:
     sandbox_setup.min_isolation(config.sandbox.min_isolation)
 
 
+def _policy_factory(request: EvalRequest, chat: ChatFormat, engine, e, scaffold: str):
+    """seed -> the policy playing that seed's episodes in `scaffold`."""
+    if request.policy == "reference":
+        if scaffold == dojo_scaffold.NAME:
+            return lambda seed: dojo_reference.DojoReferencePolicy(chat, tier=request.tier)
+        return lambda seed: reference.ReferencePolicy(chat, tier=request.tier)
+    if request.policy == "openai":
+        return lambda seed: openai_policy.OpenAIChatPolicy(
+            chat, request.openai_base_url, request.openai_model, temperature=e.temperature,
+            top_p=e.top_p)
+    return lambda seed: EnginePolicy(engine, temperature=e.temperature, top_p=e.top_p,
+                                     seed=1000 + seed)
+
+
+def _run_name(request: EvalRequest, scaffold: str) -> str:
+    return request.policy if len(request.scaffolds) == 1 else f"{request.policy}/{scaffold}"
+
+
 async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:
-    """Plays the task set; writes report.json and plots/ under `request.out`; returns the
-    summary and the (seed, trajectory) results."""
+    """Plays the task set in each requested scaffold; writes report.json (the first scaffold's
+    summary, every scaffold's under `scaffolds`, every episode with its scaffold) and plots/
+    under `request.out`; returns the first scaffold's summary and all (seed, trajectory)
+    results."""
     check_request(config, request)
     task_list = task_set.load_task_set(request.tasks, request.split)
     tokenizer_dir = request.model_dir or small_tokenizer.qwen3_tokenizer_dir()
@@ -79,36 +108,39 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
     sandbox = sandbox_setup.sandbox_for(box)
     sandbox_setup.check_sandbox(sandbox)
     engine = None
-    e = config.eval
-    if request.policy == "reference":
-        policy_for_seed = lambda seed: reference.ReferencePolicy(  # noqa: E731
-            chat, tier=request.tier)
-    elif request.policy == "openai":
-        policy_for_seed = lambda seed: openai_policy.OpenAIChatPolicy(  # noqa: E731
-            chat, request.openai_base_url, request.openai_model, temperature=e.temperature,
-            top_p=e.top_p)
-    else:
+    if request.policy in ("embedded", "sglang"):
         rollout = config.rollout.copy_and_resolve_references()
         rollout.engine = request.policy
         engine = factory.engine_from_config(rollout, request.model_dir, tokenizer,
                                             sglang_urls=request.sglang_urls)
-        policy_for_seed = lambda seed: EnginePolicy(  # noqa: E731
-            engine, temperature=e.temperature, top_p=e.top_p, seed=1000 + seed)
+    summaries, results = {}, []
     try:
         with Pool(sandbox, workers=box.workers) as pool:
-            summary, results = await runner.evaluate(
-                task_list, policy_for_seed, chat, pool, agent_config.agent_config_from(config),
-                seeds=request.seeds, concurrency=config.rollout.concurrency,
-                prefix=f"eval-{request.policy}")
+            for scaffold in request.scaffolds:
+                summary, played = await runner.evaluate(
+                    task_list, _policy_factory(request, chat, engine, config.eval, scaffold),
+                    chat, pool, agent_config.agent_config_from(config), seeds=request.seeds,
+                    concurrency=config.rollout.concurrency,
+                    prefix=f"eval-{request.policy}-{scaffold}",
+                    open_scaffold=SCAFFOLDS[scaffold])
+                summaries[scaffold] = summary
+                results += played
     finally:
         factory.close_engine(engine)
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
     episodes = [{"seed": seed, **t.to_dict()["info"], "reward": t.reward} for seed, t in results]
-    (out / "report.json").write_text(json.dumps({"summary": summary, "episodes": episodes},
-                                                indent=2))
-    plots.plot_rates({request.policy: {k: v["mean"] for k, v in summary["overall"].items()}},
-                     out / "plots" / "rates.png")
-    console.stage(report.format_table(summary))
+    first = summaries[request.scaffolds[0]]
+    (out / "report.json").write_text(json.dumps(
+        {"summary": first, "scaffolds": summaries, "episodes": episodes}, indent=2))
+    rows = {_run_name(request, name): summary for name, summary in summaries.items()}
+    rates = list(plots.RATES) + (["humanrank"] if all(
+        "humanrank" in s["overall"] for s in summaries.values()) else [])
+    plots.plot_rates({name: {k: v["mean"] for k, v in s["overall"].items()}
+                      for name, s in rows.items()}, out / "plots" / "rates.png", rates=rates)
+    for name, summary in rows.items():
+        console.stage(f"{name}:\n{report.format_table(summary)}")
+    if len(rows) > 1:
+        console.stage("side by side, mean ± SEM:\n" + report.comparison_table(rows))
     console.stage(f"report: {out / 'report.json'}")
-    return summary, results
+    return first, results

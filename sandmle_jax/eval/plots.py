@@ -36,9 +36,11 @@ def plot_curves(logdir: str | os.PathLike, out_path: str | os.PathLike,
     return plotted
 
 
+RATES = ("valid_submission", "above_median", "any_medal", "gold")
+
+
 def plot_rates(rows: Mapping[str, Mapping[str, float]], out_path: str | os.PathLike,
-               rates: Sequence[str] = ("valid_submission", "above_median", "any_medal",
-                                       "gold")) -> None:
+               rates: Sequence[str] = RATES) -> None:
     """Grouped bars: one group per rate, one bar per policy (e.g. "SFT", "GRPO")."""
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / max(1, len(rows))

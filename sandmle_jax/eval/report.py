@@ -73,6 +73,7 @@ def summarize(results: Sequence[tuple[int, Trajectory]]) -> dict[str, Any]:
     terminations = collections.Counter(t.info.termination for t in trajectories)
     medals = collections.Counter(t.info.medal for t in trajectories if t.info.medal)
     return {
+        "scaffold": ", ".join(sorted({t.info.scaffold for t in trajectories})),
         "episodes": len(trajectories), "seeds": len(by_seed), "tasks": len(by_task),
         "failed_episodes": sum(t.failed for t in trajectories),
         "terminations": dict(terminations), "overall": overall, "per_task": per_task,
@@ -96,13 +97,18 @@ def rates_line(summary: dict[str, Any]) -> str:
 
 
 def comparison_table(summaries: dict[str, dict[str, Any]]) -> str:
-    """Policies side by side (one row each, e.g. reference, SFT, GRPO) on the same tasks."""
-    keys = ("valid_submission", "above_median", "any_medal", "gold", "reward")
-    heads = ("valid", "> median", "medal", "gold", "reward")
-    lines = [f"{'policy':<12}" + "".join(f"{h:>15}" for h in heads)]
+    """Runs side by side (one row each, e.g. reference, SFT, GRPO, or one policy in two
+    scaffolds) on the same tasks; HumanRank too where every run has it."""
+    keys = ["valid_submission", "above_median", "any_medal", "gold", "reward"]
+    heads = ["valid", "> median", "medal", "gold", "reward"]
+    if all("humanrank" in s["overall"] for s in summaries.values()):
+        keys.append("humanrank")
+        heads.append("humanrank")
+    width = max([12] + [len(name) + 2 for name in summaries])
+    lines = [f"{'run':<{width}}" + "".join(f"{h:>15}" for h in heads)]
     for name, summary in summaries.items():
         o = summary["overall"]
-        lines.append(f"{name:<12}" + "".join(
+        lines.append(f"{name:<{width}}" + "".join(
             f"{o[k]['mean']:>8.3f} ± {o[k]['sem']:.2f}" for k in keys))
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from sandmle_jax.agent import loop
+from sandmle_jax.agent import loop, react
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.agent.policy import Policy
@@ -22,9 +22,11 @@ from sandmle_jax.tasks.task import Task
 
 async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[int], Policy],
                        chat: ChatFormat, runner, config: AgentConfig, *,
-                       concurrency: int = 8, desc: str = "episodes",
-                       progress: bool = True) -> list[Trajectory]:
-    """Plays one episode per (task, episode_id) job; results in job order.
+                       concurrency: int = 8, desc: str = "episodes", progress: bool = True,
+                       open_scaffold: loop.OpenScaffold = react.open_scaffold
+                       ) -> list[Trajectory]:
+    """Plays one episode per (task, episode_id) job in the scaffold `open_scaffold` makes;
+    results in job order.
 
     `policy_for(i)` gives the policy of job i (e.g. one sampling seed per job, or a fixed one).
     """
@@ -34,7 +36,7 @@ async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[i
     async def one(i: int, task: Task, episode_id: str) -> Trajectory:
         async with gate:
             trajectory = await loop.run_episode(task, policy_for(i), chat, runner, config,
-                                                episode_id)
+                                                episode_id, open_scaffold=open_scaffold)
         bar.update(1)
         return trajectory
 
@@ -53,13 +55,14 @@ def evaluation_jobs(tasks: Sequence[Task], seeds: int, prefix: str = "eval"
 
 async def evaluate(tasks: Sequence[Task], policy_for_seed: Callable[[int], Policy],
                    chat: ChatFormat, runner, config: AgentConfig, *, seeds: int = 1,
-                   concurrency: int = 8, prefix: str = "eval", progress: bool = True
+                   concurrency: int = 8, prefix: str = "eval", progress: bool = True,
+                   open_scaffold: loop.OpenScaffold = react.open_scaffold
                    ) -> tuple[dict, list[tuple[int, Trajectory]]]:
     """Each task once per seed; returns the summary and the (seed, trajectory) results."""
     jobs = evaluation_jobs(tasks, seeds, prefix)
     trajectories = await run_episodes(
         [(task, episode_id) for _, task, episode_id in jobs],
         lambda i: policy_for_seed(jobs[i][0]), chat, runner, config,
-        concurrency=concurrency, desc=prefix, progress=progress)
+        concurrency=concurrency, desc=prefix, progress=progress, open_scaffold=open_scaffold)
     results = [(seed, t) for (seed, _, _), t in zip(jobs, trajectories)]
     return report.summarize(results), results

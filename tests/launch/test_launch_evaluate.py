@@ -59,6 +59,7 @@ def test_set_up_errors_are_one_line_and_exit_two(tmp_path):
     for flags, says in ((["--tasks=tasks", "--policy=embedded"], "needs --model_dir"),
                         (["--tasks=nowhere"], "--tasks"),
                         (["--tasks=tasks", "--seeds=0"], "--seeds"),
+                        (["--tasks=tasks", "--scaffold=sandmle,gym"], "--scaffold"),
                         (["--tasks=broken"], "checksum mismatch")):
         done = _evaluate(tmp_path, *flags, "--out=eval")
         assert done.returncode == 2, (flags, done.stderr[-2000:])

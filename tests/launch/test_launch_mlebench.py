@@ -1,7 +1,7 @@
 """Real competitions in: `launch.import_mlebench` on MLE-bench-layout competitions built from real
 data (benchmarks/real_competitions.py), then `launch.evaluate` with the reference agent under
-the tiny CPU recipe, both run as a user runs them (subprocesses, relative paths, another
-working directory).
+the tiny CPU recipe in both scaffolds (ours and MLE-Dojo's), both run as a user runs them
+(subprocesses, relative paths, another working directory).
 
 Every imported competition must end its reference episode with a valid submission that beats
 the constant baseline (the training prior or mean, scored here with scikit-learn), including a
@@ -40,7 +40,8 @@ def workspace(tmp_path_factory):
     imported = _run("launch.import_mlebench", "--competitions=registry", "--data_dir=data",
                     "--out=tasks", cwd=root)
     played = _run("launch.evaluate", f"--config={ROOT / 'configs' / 'tiny_cpu.py'}",
-                  "--tasks=tasks", "--policy=reference", "--out=eval", cwd=root)
+                  "--tasks=tasks", "--policy=reference", "--scaffold=sandmle,dojo",
+                  "--out=eval", cwd=root)
     return root, truth, imported, played
 
 
@@ -111,7 +112,8 @@ def test_reference_agent_beats_the_constant_baseline_on_every_imported_competiti
     root, truth, _, played = workspace
     assert played.returncode == 0, played.stderr[-3000:]
     episodes = {e["task_id"]: e for e in
-                json.loads((root / "eval" / "report.json").read_text())["episodes"]}
+                json.loads((root / "eval" / "report.json").read_text())["episodes"]
+                if e["scaffold"] == "sandmle"}
     assert sorted(episodes) == sorted(c.id for c in IMPORTED)
     losing = {}
     for comp in IMPORTED:
@@ -123,6 +125,24 @@ def test_reference_agent_beats_the_constant_baseline_on_every_imported_competiti
         if not better:
             losing[comp.id] = (episode["score"], constant)
     assert not losing, f"not better than the constant baseline (score, constant): {losing}"
+
+
+def test_the_dojo_scaffold_scores_each_competition_as_ours_does(workspace):
+    """Competitions others wrote, with leaderboards: the same reference program through MLE-Dojo's
+    actions gets the same score and HumanRank; the report holds both scaffolds side by side."""
+    root, _, _, played = workspace
+    assert played.returncode == 0, played.stderr[-3000:]
+    report = json.loads((root / "eval" / "report.json").read_text())
+    assert sorted(report["scaffolds"]) == ["dojo", "sandmle"]
+    assert report["summary"]["scaffold"] == "sandmle"
+    by = {(e["scaffold"], e["task_id"]): e for e in report["episodes"]}
+    for comp in IMPORTED:
+        ours, dojo = by["sandmle", comp.id], by["dojo", comp.id]
+        assert dojo["valid_submission"] and dojo["termination"] == "answer", dojo
+        assert dojo["score"] == ours["score"] and dojo["humanrank"] == ours["humanrank"]
+    assert report["scaffolds"]["dojo"]["overall"]["humanrank"]["mean"] > 0
+    assert "side by side" in played.stdout and "humanrank" in played.stdout
+    assert (root / "eval" / "plots" / "rates.png").is_file()
 
 
 @pytest.mark.parametrize("name, n_targets, metric", [
