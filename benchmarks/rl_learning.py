@@ -57,9 +57,7 @@ def main(_):
     host_memory.keep_freed_memory_from_flags()
     config, run = _CONFIG.value, pathlib.Path(_RUN.value)
     tasks = pathlib.Path(_TASKS.value or run / "tasks")
-    sft = run / "sft_export"
-    if not (sft / "config.json").is_file():
-        weight_sync.export_checkpoint(str(run / "checkpoints" / "sft"), str(sft))
+    sft = weight_sync.sft_export(run)
     rows = {}
     for name, model_dir, out in (("SFT only", sft, "eval_sft"),
                                  ("SFT + GRPO", run / "hf_export", "eval_grpo")):

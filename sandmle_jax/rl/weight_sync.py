@@ -8,6 +8,7 @@ between pause and continue (`/update_weights_from_disk`).
 
 from __future__ import annotations
 
+import os
 import pathlib
 from typing import Any
 
@@ -69,3 +70,13 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, *, mesh=None, dtype=Non
     kwargs = {} if max_shard_bytes is None else {"max_shard_bytes": max_shard_bytes}
     hf.save_model(module_with(module, restored.state["params"]), str(out_dir), dtype=dtype,
                   tokenizer_dir=base, **kwargs)
+
+
+def sft_export(workdir: str | os.PathLike) -> pathlib.Path:
+    """A finished run's newest SFT checkpoint as an HF directory, `<workdir>/sft_export`
+    (exported on first use): the SFT-only policy that benchmarks set against the GRPO one."""
+    workdir = paths.absolute(workdir)
+    out = workdir / "sft_export"
+    if not (out / "config.json").is_file():
+        export_checkpoint(str(workdir / "checkpoints" / "sft"), str(out))
+    return out
