@@ -6,8 +6,10 @@ Actions (MLE-Dojo's names and arguments): `request_info` {info_type}, `validate_
 `get_history` {} and `reset` {}. `step` takes the action as a dict {"action": ..., "params":
 {...}}, as that dict's JSON text (the action space is text, as an LLM writes it) or, on the
 unwrapped environment (gymnasium's wrappers pass no keywords), as MLE-Dojo's call
-`step("execute_code", code=...)`. An action the environment
-cannot act on is answered with a FAILED observation saying why, never an exception.
+`step("execute_code", code=...)`. An action the environment cannot act on is answered with a
+FAILED observation saying why, never an exception; what is not the agent's doing raises:
+tools.SandboxFailure (the sandbox could not run the program) and tools.GraderFailure (grading
+itself broke).
 
 Code runs in our sandbox over a per-episode workspace, exactly as in the training scaffold: the
 workspace is the only writable place, the task's public/ is mounted read-only (and linked as

@@ -113,3 +113,18 @@ def test_the_turn_limit_ends_a_dojo_episode(tmp_path, chat, pool):
                        config)
     assert trajectory.info.termination == "turn_limit" and trajectory.info.turns == 2
     assert "Steps left: 1." in chat.decode(trajectory.sequences[0].ids)
+
+
+class _BrokenSandbox:
+    def run(self, request):
+        raise OSError("bwrap: cannot mount")
+
+
+def test_a_sandbox_failure_is_recorded_not_scored(tmp_path, chat):
+    """A sandbox that cannot run programs (a stand-in: the real one cannot be broken on purpose
+    from here) ends the episode as sandbox_error, never as the agent's invalid submission."""
+    task = write_tabular_task(tmp_path / "task")
+    trajectory = _play(task, dojo_reference.DojoReferencePolicy(chat, tier="linear"), chat,
+                       _BrokenSandbox(), scaffold.open_scaffold)
+    assert trajectory.info.termination == "sandbox_error" and trajectory.failed
+    assert "cannot mount" in trajectory.info.error and trajectory.info.score is None
