@@ -1,13 +1,15 @@
 """`launch.evaluate` on a folder of tasks, run as a user runs it (a subprocess, relative paths):
-the embedded policy (a tiny random Qwen3 saved by transformers, with the real Qwen3 tokenizer) and
-the set-up errors a user meets first. The reference policy on a folder of imported competitions
-is tests/launch/test_launch_mlebench.py."""
+the embedded policy (a tiny random Qwen3 saved by transformers, with the real Qwen3 tokenizer),
+an HTTP chat policy in both scaffolds, and the set-up errors a user meets first. The reference
+policy on a folder of imported competitions is tests/launch/test_launch_mlebench.py."""
 
+import http.server
 import json
 import pathlib
 import shutil
 import subprocess
 import sys
+import threading
 
 import torch
 import transformers
@@ -65,3 +67,71 @@ def test_set_up_errors_are_one_line_and_exit_two(tmp_path):
         assert done.returncode == 2, (flags, done.stderr[-2000:])
         assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
         assert says in done.stderr, (says, done.stderr)
+
+
+WRITE_SAMPLE = ("import pandas as pd\n"
+                "pd.read_csv('data/sample_submission.csv').to_csv('submission.csv', index=False)")
+
+
+def _scripted_reply(messages: list[dict]) -> str:
+    """What a chat model would answer next in whichever scaffold the prompt is from."""
+    turn = sum(m["role"] == "assistant" for m in messages)
+    if "Kaggle competitor" in messages[0]["content"]:  # the Dojo scaffold's system message
+        actions = [{"action": "request_info", "params": {"info_type": "all"}},
+                   {"action": "execute_code", "params": {"code": WRITE_SAMPLE}},
+                   {"action": "end", "params": {}}]
+        return json.dumps(actions[min(turn, 2)])
+    calls = [json.dumps({"name": "run_python", "arguments": {"code": WRITE_SAMPLE}}),
+             json.dumps({"name": "score", "arguments": {}})]
+    if turn >= 2:
+        return "<think>done</think><answer>wrote the sample</answer>"
+    return f"<think>step</think><tool_call>\n{calls[turn]}\n</tool_call>"
+
+
+class _ChatEndpoint(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _ChatEndpoint.received.append(body["messages"])
+        payload = json.dumps({"choices": [{"message": {
+            "role": "assistant", "content": _scripted_reply(body["messages"])},
+            "finish_reason": "stop"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_http_chat_policy_plays_both_scaffolds(tmp_path):
+    """`--policy=openai` over real HTTP (a scripted endpoint stands in for a hosted model, which
+    this machine cannot reach) in both scaffolds: each reply format is parsed, each scaffold's
+    results come back to the model as its messages, and both episodes submit."""
+    write_tabular_task(tmp_path / "tasks" / "churn", task_id="churn")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ChatEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _ChatEndpoint.received = []
+    try:
+        done = _evaluate(tmp_path, "--tasks=tasks", "--policy=openai", "--out=eval",
+                         f"--openai_base_url=http://127.0.0.1:{server.server_address[1]}/v1",
+                         "--scaffold=dojo,sandmle")
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    by = {e["scaffold"]: e for e in report["episodes"]}
+    for scaffold in ("dojo", "sandmle"):
+        assert by[scaffold]["valid_submission"] and by[scaffold]["termination"] == "answer"
+        assert by[scaffold]["format_rate"] == 1.0
+    assert by["dojo"]["score"] == by["sandmle"]["score"] == 0.5  # the sample's constant
+    dojo_calls = [m for m in _ChatEndpoint.received if "Kaggle" in m[0]["content"]]
+    last = dojo_calls[-1]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant",
+                                        "user"]
+    assert last[3]["content"].startswith("request_info: SUCCESS\n## overview")
+    assert last[5]["content"].startswith("execute_code: SUCCESS")
+    assert "<tool_response>" not in json.dumps(last)
