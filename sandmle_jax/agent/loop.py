@@ -2,11 +2,11 @@
 
 The scaffold (react.py, the training one, by default) says what the prompt is, how a turn
 becomes an action and how its result is shown; this loop does the same token accounting,
-context pruning and limits for every scaffold. Token in, token out: the trajectory is the prompt ids, then each turn's generated ids (loss mask
-1, with the rollout log-probs), then the observation ids, appended as they come. A malformed turn
-gets an error observation and lowers the format rate; it never ends the episode. Failures that
-are not the policy's fault (engine, sandbox, grader) end it with a `*_error` termination so the
-trainer records and skips it.
+context pruning and limits for every scaffold. Token in, token out: the trajectory is the
+prompt ids, then each turn's generated ids (loss mask 1, with the rollout log-probs), then the
+observation ids, appended as they come. A malformed turn gets an error observation and lowers
+the format rate; it never ends the episode. Failures that are not the policy's fault (engine,
+sandbox, grader) end it with a `*_error` termination so the trainer records and skips it.
 """
 
 from __future__ import annotations

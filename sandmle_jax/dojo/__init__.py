@@ -2,8 +2,8 @@
 scaffold that drives any policy through it (scaffold.py).
 
 Importing this package registers the environment: `gymnasium.make(ENV_ID, task=DIR)`, or with
-no import first, `gymnasium.make("sandmle_jax.dojo:sandmle_jax/MLETask-v0", task=DIR)` (gymnasium imports the
-module named before the colon).
+no import first, `gymnasium.make("sandmle_jax.dojo:sandmle_jax/MLETask-v0", task=DIR)`
+(gymnasium imports the module named before the colon).
 """
 
 import gymnasium
