@@ -141,3 +141,43 @@ def test_imports_are_absolute(path):
     relative = [n.lineno for n in ast.walk(ast.parse(path.read_text()))
                 if isinstance(n, ast.ImportFrom) and n.level > 0]
     assert not relative, f"{path.relative_to(ROOT)}: relative imports at lines {relative}"
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_imports(path: pathlib.Path, modules: set[str]) -> set[str]:
+    """Our modules `path` imports anywhere in it (function-level imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.ImportFrom) and node.module in modules and node.level == 0:
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in modules else node.module)
+    return found - {_module_name(path)}
+
+
+def test_no_import_circles():
+    """Not between modules of one package either (a function-level import hides a circle from
+    the interpreter, not from the reader)."""
+    sources = {_module_name(p): p for p in _all_sources()}
+    graph = {name: _module_imports(path, set(sources)) for name, path in sources.items()}
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            if state.get(dep) == "open":
+                circle = trail[trail.index(dep):] + [dep]
+                raise AssertionError(f"import circle: {' -> '.join(circle)}")
+            if dep not in state:
+                visit(dep, trail + [dep])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

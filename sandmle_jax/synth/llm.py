@@ -33,7 +33,7 @@ from sandmle_jax.synth.baselines import OUTPUT_KINDS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import ChatClient, fenced
 from sandmle_jax.synth.procedural import develop_from_data, grading_checks
-from sandmle_jax.synth.roles import Development, Roles, Workshop, register_backend
+from sandmle_jax.synth.roles import Development, Roles, Workshop
 from sandmle_jax.synth.seeds import Seed
 from sandmle_jax.synth.synthesis import ID_COLUMN, TaskData
 from sandmle_jax.tasks import metrics as metrics_lib
@@ -375,7 +375,6 @@ class Writer:
         return _converse(self.chat, "technical_writer", _WRITER, user, attempt, self.max_attempts)
 
 
-@register_backend(BACKEND)
 def llm_roles(options: Mapping[str, Any]) -> Roles:
     chat = ChatClient.from_options(options)
     attempts = int(options["max_attempts"])

@@ -48,7 +48,8 @@ from sandmle_jax.synth import seed_dirs
 from sandmle_jax.synth.candidate import Candidate, record
 from sandmle_jax.synth.chat import ChatError
 from sandmle_jax.synth.ladder import shorten_paths
-from sandmle_jax.synth.roles import Roles, Workshop, backend_names, build_candidate, make_roles
+from sandmle_jax.synth.backends import backend_names, make_roles
+from sandmle_jax.synth.roles import Roles, Workshop, build_candidate
 from sandmle_jax.synth.seeds import Seed, load_seeds
 from sandmle_jax.tasks import grading
 from sandmle_jax.tasks.task import Task, TaskError, load_task

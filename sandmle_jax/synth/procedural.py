@@ -17,7 +17,7 @@ import numpy as np
 from sandmle_jax.synth import baselines, dna as dna_lib, domains, ladder, submissions, synthesis
 from sandmle_jax.synth import writer
 from sandmle_jax.synth.candidate import score_frame, write_draft
-from sandmle_jax.synth.roles import Development, Roles, Workshop, register_backend
+from sandmle_jax.synth.roles import Development, Roles, Workshop
 from sandmle_jax.synth.seeds import Seed
 from sandmle_jax.tasks import metrics as metrics_lib
 
@@ -74,7 +74,6 @@ class Writer:
         return writer.title(dna, domain, data), writer.describe(dna, domain, data)
 
 
-@register_backend(BACKEND)
 def procedural_roles(options: Mapping[str, Any]) -> Roles:
     del options  # nothing to configure: everything follows from the seed
     return Roles(backend=BACKEND, strategist=Strategist(), developer=Developer(), mlops=MLOps(),

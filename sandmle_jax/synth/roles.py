@@ -1,20 +1,19 @@
-"""The four roles behind one interface, and the registry of backends that fill them.
+"""The four roles behind one interface.
 
 Data Strategist (seed -> DNA), ML Developer (DNA -> data, draft task, baseline ladder in the
 sandbox, thresholds), MLOps Engineer (metric and grading checks on sample, gold, constant and
 shuffled submissions) and Technical Writer (title and description). A backend is a `Roles`
-bundle registered under a name (`procedural`, `llm`); `build_candidate` runs the four in order.
+bundle (`procedural`, `llm`: named in backends.py); `build_candidate` runs the four in order.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from sandbox_runner import Limits, Pool
-from sandmle_jax.errors import ConfigError
 from sandmle_jax.synth.candidate import Candidate
 from sandmle_jax.synth.dna import TaskDNA
 from sandmle_jax.synth.ladder import RungResult
@@ -67,30 +66,6 @@ class Roles:
     developer: MLDeveloper
     mlops: MLOpsEngineer
     writer: TechnicalWriter
-
-
-BACKENDS: dict[str, Callable[[Mapping[str, Any]], Roles]] = {}
-
-
-def register_backend(name: str):
-    """Registers `factory(options) -> Roles`; options are the config's backend section."""
-    def decorator(factory: Callable[[Mapping[str, Any]], Roles]):
-        BACKENDS[name] = factory
-        return factory
-    return decorator
-
-
-def backend_names() -> list[str]:
-    """The registered backends. They register on import; importing here keeps `roles` free of
-    a cycle."""
-    from sandmle_jax.synth import llm, procedural  # noqa: F401
-    return sorted(BACKENDS)
-
-
-def make_roles(name: str, options: Mapping[str, Any]) -> Roles:
-    if name not in backend_names():
-        raise ConfigError(f"backend {name!r} unknown; backends: {backend_names()}")
-    return BACKENDS[name](options)
 
 
 def build_candidate(roles: Roles, task_id: str, seed: Seed, task_seed: int,
