@@ -40,6 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.llm.api_key_env = "OPENAI_API_KEY"  # environment variable holding the key, if any
     config.llm.temperature = 0.7  # role outputs vary per task; gates catch the bad ones
     config.llm.max_tokens = 4096  # a data script fits in a few hundred lines
+    # Request style: "off" sends temperature and max_tokens, "on" (reasoning models) neither
+    # but max_completion_tokens, "auto" switches to "on" when the endpoint refuses them.
+    config.llm.reasoning = "auto"
     config.llm.max_attempts = 3  # execute-debug loop: tries per role output
     config.llm.timeout_s = 300.0  # per chat request
     return config

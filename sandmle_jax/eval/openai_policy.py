@@ -1,4 +1,5 @@
-"""A policy behind any OpenAI-compatible `/v1/chat/completions` endpoint (evaluation only).
+"""A policy behind any OpenAI-compatible `/v1/chat/completions` endpoint (evaluation only),
+through the shared client on the official `openai` package (rollout/openai_chat.py).
 
 Hosted models take messages, not token ids, so the context is decoded and split back into the
 chat's messages (tool results travel as user messages wrapped in <tool_response>, as Qwen3's
@@ -12,10 +13,9 @@ import asyncio
 import dataclasses
 import os
 
-import requests
-
 from sandmle_jax.agent.chat import IM_END, IM_START, ChatFormat
 from sandmle_jax.agent.policy import TurnOutput, TurnRequest
+from sandmle_jax.rollout.openai_chat import ChatClient
 
 
 def messages_from_text(text: str) -> list[dict[str, str]]:
@@ -33,6 +33,8 @@ def messages_from_text(text: str) -> list[dict[str, str]]:
 
 @dataclasses.dataclass
 class OpenAIChatPolicy:
+    """Turns from a chat endpoint; `reasoning` as in openai_chat (auto-detected by default)."""
+
     chat: ChatFormat
     base_url: str
     model: str
@@ -40,25 +42,19 @@ class OpenAIChatPolicy:
     temperature: float = 1.0
     top_p: float = 0.95
     timeout_s: float = 600.0
+    reasoning: str = "auto"
 
-    def _post(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, str]:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        response = requests.post(
-            self.base_url.rstrip("/") + "/chat/completions", headers=headers,
-            timeout=self.timeout_s,
-            json={"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                  "temperature": self.temperature, "top_p": self.top_p})
-        response.raise_for_status()
-        choice = response.json()["choices"][0]
-        return choice["message"].get("content") or "", choice.get("finish_reason") or "stop"
+    def __post_init__(self):
+        self.client = ChatClient(self.base_url, self.model,
+                                 api_key=os.environ.get(self.api_key_env) or None,
+                                 temperature=self.temperature, top_p=self.top_p,
+                                 timeout_s=self.timeout_s, reasoning=self.reasoning)
 
     async def next_turn(self, request: TurnRequest) -> TurnOutput:
         messages = messages_from_text(self.chat.decode(request.context_ids))
-        text, finish = await asyncio.to_thread(self._post, messages, request.max_new_tokens)
-        ids = self.chat.encode(text) + ([self.chat.im_end_id] if finish == "stop" else [])
+        reply = await asyncio.to_thread(self.client.reply, messages, request.max_new_tokens)
+        stopped = reply.finish_reason == "stop"
+        ids = self.chat.encode(reply.text) + ([self.chat.im_end_id] if stopped else [])
         return TurnOutput(ids=tuple(ids), logprobs=(0.0,) * len(ids),
-                          finish="stop" if finish == "stop" else "length",
+                          finish="stop" if stopped else "length",
                           weight_version=f"openai:{self.model}")

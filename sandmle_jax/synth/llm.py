@@ -27,11 +27,12 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from sandbox_runner import Episode, read_workspace_file
+from sandmle_jax.rollout.openai_chat import ChatClient
 from sandmle_jax.synth import dna as dna_lib
 from sandmle_jax.synth import domains, seed_dna
 from sandmle_jax.synth.baselines import OUTPUT_KINDS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
-from sandmle_jax.synth.chat import ChatClient, fenced
+from sandmle_jax.synth.chat import fenced
 from sandmle_jax.synth.procedural import develop_from_data, grading_checks
 from sandmle_jax.synth.roles import Development, Roles, Workshop
 from sandmle_jax.synth.seeds import Seed

@@ -43,10 +43,10 @@ from sandmle_jax.agent.sandbox_setup import check_sandbox, interpreter
 from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
+from sandmle_jax.rollout.openai_chat import REASONING, ChatError
 from sandmle_jax.synth import gates as gates_lib
 from sandmle_jax.synth import seed_dirs
 from sandmle_jax.synth.candidate import Candidate, record
-from sandmle_jax.synth.chat import ChatError
 from sandmle_jax.synth.ladder import shorten_paths
 from sandmle_jax.synth.backends import backend_names, make_roles
 from sandmle_jax.synth.roles import Roles, Workshop, build_candidate
@@ -302,6 +302,9 @@ def validate_config(config: Mapping[str, Any]) -> None:
     """Refuses values the run could only fail on later; ConfigError names the key."""
     if config["backend"] not in backend_names():
         raise ConfigError(f"backend {config['backend']!r} unknown; backends: {backend_names()}")
+    if config["llm"]["reasoning"] not in REASONING:
+        raise ConfigError(f"llm.reasoning {config['llm']['reasoning']!r} unknown; one of "
+                          f"{list(REASONING)}")
     select_seeds(config["seeds"])
     for key in ("seeds_dir", "seeds_data_dir"):
         if config[key] and not paths.absolute(config[key]).is_dir():

@@ -16,6 +16,7 @@ import pytest
 
 from benchmarks.real_competitions import write
 from benchmarks.real_seeds import SEEDS
+from sandmle_jax.rollout import openai_chat
 from sandmle_jax.synth import chat as chat_lib
 from sandmle_jax.synth import llm, pipeline, seed_dirs
 from sandmle_jax.tasks import grading, load_task
@@ -78,12 +79,14 @@ WRITER = ["# Finance: predict default for each loan application\n\n"
 
 
 class ScriptedEndpoint:
-    """Replays canned replies per role; the last reply of a role repeats."""
+    """Replays canned replies per role; the last reply of a role repeats. `reasoning`: refuses
+    temperature and max_tokens with OpenAI's 400, as reasoning models do."""
 
-    def __init__(self, script: dict[str, list[str]], fail_first: int = 0):
+    def __init__(self, script: dict[str, list[str]], fail_first: int = 0,
+                 reasoning: bool = False):
         self.script = {role: list(replies) for role, replies in script.items()}
         self.requests: list[dict] = []
-        self.fail_first = fail_first
+        self.fail_first, self.reasoning = fail_first, reasoning
         endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -95,6 +98,12 @@ class ScriptedEndpoint:
                     return self._send(503, {"error": "warming up"})
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": f"no route {self.path}"})
+                if endpoint.reasoning and ("temperature" in body or "max_tokens" in body):
+                    return self._send(400, {"error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not supported with "
+                                   "this model. Use 'max_completion_tokens' instead.",
+                        "type": "invalid_request_error", "param": "max_tokens",
+                        "code": "unsupported_parameter"}})
                 role = body["messages"][0]["content"].splitlines()[0].removeprefix("ROLE: ")
                 replies = endpoint.script[role]
                 content = replies.pop(0) if len(replies) > 1 else replies[0]
@@ -167,6 +176,21 @@ def test_llm_backend_recovers_through_the_debug_loop_and_passes_the_gates(tmp_pa
     assert not grading.grade(task, gold).above_median
 
 
+def test_llm_backend_works_with_a_reasoning_model(tmp_path):
+    """Such a model refuses temperature and max_tokens: once refused, every role asks it the
+    reasoning way (max_completion_tokens only), and the task is kept."""
+    script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    with ScriptedEndpoint(script, reasoning=True) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    refused = [r for r in endpoint.requests if "max_tokens" in r]
+    answered = [r for r in endpoint.requests if "max_tokens" not in r]
+    assert len(refused) == 1 and refused[0] is endpoint.requests[0]
+    assert all("temperature" not in r and r["max_completion_tokens"] == 4096 for r in answered)
+
+
 def test_llm_developer_that_never_works_is_rejected_with_the_reason(tmp_path):
     script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[:1],
               "mlops_engineer": MLOPS, "technical_writer": WRITER}
@@ -180,11 +204,11 @@ def test_llm_developer_that_never_works_is_rejected_with_the_reason(tmp_path):
 
 def test_chat_client_retries_transient_errors_and_names_permanent_ones():
     with ScriptedEndpoint({"x": ["hello"]}, fail_first=1) as endpoint:
-        client = chat_lib.ChatClient(endpoint.base_url, "m", retries=2)
+        client = openai_chat.ChatClient(endpoint.base_url, "m", retries=2)
         assert client.complete([{"role": "system", "content": "ROLE: x"}]) == "hello"
         assert len(endpoint.requests) == 2
-        broken = chat_lib.ChatClient(endpoint.base_url.replace("/v1", "/v2"), "m", retries=0)
-        with pytest.raises(chat_lib.ChatError, match="answered 404"):
+        broken = openai_chat.ChatClient(endpoint.base_url.replace("/v1", "/v2"), "m", retries=0)
+        with pytest.raises(openai_chat.ChatError, match="answered 404"):
             broken.complete([{"role": "system", "content": "ROLE: x"}])
 
 
@@ -214,7 +238,7 @@ def test_strategist_reads_a_real_seed_and_plans_in_free_form_within_its_dna(tmp_
                    for c in ("crop", "soil_type")]
     script = {"data_strategist": [_plan(numeric[:3] + categorical), _plan(numeric + categorical)]}
     with ScriptedEndpoint(script) as endpoint:
-        chat = chat_lib.ChatClient.from_options(_config(endpoint.base_url).llm)
+        chat = openai_chat.ChatClient.from_options(_config(endpoint.base_url).llm)
         dna = llm.Strategist(chat, max_attempts=3).plan(seeds[0], task_seed=5)
     asked = endpoint.requests[0]["messages"][1]["content"]
     assert "# penguin-species" in asked and "bill_length_mm" in asked
