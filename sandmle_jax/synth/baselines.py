@@ -25,6 +25,24 @@ RUNGS = ("constant", "simple", "linear", "tree_ensemble", "tuned")
 # Output kinds: how the model's predictions become submission columns.
 OUTPUT_KINDS = ("probability", "label", "class_probabilities", "multilabel", "value", "ordinal",
                 "ranked_list")
+# What a submission row holds for each output kind, with an example (header, then one row): the
+# LLM roles are shown these so the files they write and describe follow the graders' formats.
+SUBMISSION_FORMATS = {
+    "probability": ("one column: the probability that the binary target is 1",
+                    "id,default\n17,0.83"),
+    "label": ("one column: the predicted class label, spelled as in train.csv",
+              "id,species\n17,Gentoo"),
+    "class_probabilities": ("one column per class, named by the class, each row's "
+                            "probabilities summing to 1", "id,Adelie,Chinstrap,Gentoo\n"
+                            "17,0.7,0.2,0.1"),
+    "multilabel": ("one column per label: the probability that the label applies",
+                   "id,toxic,obscene\n17,0.9,0.05"),
+    "value": ("one numeric column per target", "id,price\n17,231.5"),
+    "ordinal": ("one column: the predicted grade, an integer as in train.csv",
+                "id,quality\n17,3"),
+    "ranked_list": ("one column: the k predicted items, best first, separated by spaces",
+                    "id,items\n17,b17 a03 c11"),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ from sandbox_runner import Episode, read_workspace_file
 from sandmle_jax.rollout.openai_chat import ChatClient
 from sandmle_jax.synth import dna as dna_lib
 from sandmle_jax.synth import domains, seed_dna
-from sandmle_jax.synth.baselines import OUTPUT_KINDS, BaselineSpec
+from sandmle_jax.synth.baselines import OUTPUT_KINDS, SUBMISSION_FORMATS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import fenced
 from sandmle_jax.synth.procedural import develop_from_data, grading_checks
@@ -210,7 +210,16 @@ It must write into the current directory:
   "classes": [...] (class_probabilities only), "k": 0 (ranked lists: list length),
   "non_negative": false, "rule_parameters": [every number of the hidden rule]}};
 - images under images/ if the task has images.
+sample_submission.csv, gold_submission.csv and answers.csv follow the submission format of the
+task's output:
+{formats}
 Reply with the script in one ```python block."""
+
+
+def submission_formats() -> str:
+    """Every output kind's submission format, each with an example header and row."""
+    return "\n".join(f"- {kind}: {what}, e.g.\n    " + example.replace("\n", "\n    ")
+                     for kind, (what, example) in SUBMISSION_FORMATS.items())
 
 
 def _read_frame(workspace: pathlib.Path, name: str) -> pd.DataFrame:
@@ -294,7 +303,7 @@ class Developer:
             user += ("\nFollow the brief in the DNA, and keep this structure of the real seed "
                      f"(re-read from your files; n_* count input columns by type):\n"
                      f"{json.dumps(keep, indent=2)}")
-        system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS))
+        system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS), formats=submission_formats())
         code, data = _converse(self.chat, "ml_developer", system, user, attempt, self.max_attempts)
         replay = self._run(code, workshop, empty).digest()
         return develop_from_data(task_id, dna, data, replay, workshop, BACKEND)
@@ -354,8 +363,9 @@ class MLOps:
 
 _WRITER = """You are the Technical Writer. Write the task's description.md in Markdown: a first
 line `# <title>`, what a row is, the files, the input columns, the target, the metric and its
-direction, and the submission format. Never reveal how the target was generated, any rule
-parameter, any test id or any answer. Reply with the Markdown only."""
+direction, and the submission format (state `submission_format` and show
+`submission_example`, a constant guess from sample_submission.csv). Never reveal how the target
+was generated, any rule parameter or any answer. Reply with the Markdown only."""
 
 
 class Writer:
@@ -370,8 +380,12 @@ class Writer:
                 raise RoleFailure("the description must start with a `# <title>` line")
             return first[2:].strip(), text
 
+        what, _ = SUBMISSION_FORMATS[data.baseline.output]
         user = json.dumps({"dna": dna.to_dict(), "train_columns": list(data.train.columns),
                            "submission_columns": [data.id_column, *data.target_columns],
+                           "submission_format": what,
+                           # the sample's first row: a constant guess, never an answer
+                           "submission_example": data.sample.head(1).to_csv(index=False),
                            "train_rows": len(data.train), "test_rows": len(data.test)}, indent=2)
         return _converse(self.chat, "technical_writer", _WRITER, user, attempt, self.max_attempts)
 

@@ -17,6 +17,7 @@ import pytest
 from benchmarks.real_competitions import write
 from benchmarks.real_seeds import SEEDS
 from sandmle_jax.rollout import openai_chat
+from sandmle_jax.synth.baselines import SUBMISSION_FORMATS
 from sandmle_jax.synth import chat as chat_lib
 from sandmle_jax.synth import llm, pipeline, seed_dirs
 from sandmle_jax.tasks import grading, load_task
@@ -174,6 +175,29 @@ def test_llm_backend_recovers_through_the_debug_loop_and_passes_the_gates(tmp_pa
     (tmp_path / "gold.csv").write_text(
         (task.public_dir / "sample_submission.csv").read_text())
     assert not grading.grade(task, gold).above_median
+
+
+def test_roles_are_shown_the_submission_format(tmp_path):
+    """The Developer sees every output kind's format with an example row; the Writer sees its
+    task's format and the sample's first row (a constant guess, never an answer)."""
+    script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    system = next(r["messages"][0]["content"] for r in endpoint.requests
+                  if r["messages"][0]["content"].startswith("ROLE: ml_developer"))
+    for kind, (what, example) in SUBMISSION_FORMATS.items():
+        assert f"- {kind}: {what}, e.g.\n    " + example.replace("\n", "\n    ") in system
+    writer = next(r for r in endpoint.requests
+                  if r["messages"][0]["content"].startswith("ROLE: technical_writer"))
+    asked = json.loads(writer["messages"][1]["content"])
+    assert asked["submission_format"] == SUBMISSION_FORMATS["probability"][0]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    task = load_task(tmp_path / manifest["tasks"][0]["path"])
+    first = task.sample_submission.head(1).to_csv(index=False)
+    assert asked["submission_example"] == first and first.startswith("id,default\n")
 
 
 def test_llm_backend_works_with_a_reasoning_model(tmp_path):
