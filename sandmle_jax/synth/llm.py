@@ -29,7 +29,7 @@ import pandas as pd
 from sandbox_runner import Episode, read_workspace_file
 from sandmle_jax.rollout.openai_chat import ChatClient
 from sandmle_jax.synth import dna as dna_lib
-from sandmle_jax.synth import domains, seed_dna
+from sandmle_jax.synth import data_check, domains, seed_dna
 from sandmle_jax.synth.baselines import OUTPUT_KINDS, SUBMISSION_FORMATS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import fenced
@@ -293,6 +293,9 @@ class Developer:
                 write_draft(task_id, dna, data, root / "probe", BACKEND)
             except (TaskError, ValueError) as e:
                 raise RoleFailure(f"the outputs do not form a valid task: {e}")
+            problems = data_check.mismatches(dna, data)
+            if problems:
+                raise RoleFailure("the data do not match the task DNA: " + "; ".join(problems))
             return code, data
 
         vocabulary = dataclasses.asdict(domains.get_domain(dna.domain))

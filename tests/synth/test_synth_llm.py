@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 rng = np.random.default_rng(7)
-n_train, n_test = 150, 100
+n_train, n_test = 150, 120  # the DNA's sizes (n_test follows n_train)
 n = n_train + n_test
 X = rng.standard_normal((n, 4))
 logit = 1.2 * X[:, 0] - 0.8 * X[:, 1] + 0.9 * X[:, 2] ** 2 - 0.9
@@ -213,6 +213,28 @@ def test_llm_backend_works_with_a_reasoning_model(tmp_path):
     answered = [r for r in endpoint.requests if "max_tokens" not in r]
     assert len(refused) == 1 and refused[0] is endpoint.requests[0]
     assert all("temperature" not in r and r["max_completion_tokens"] == 4096 for r in answered)
+
+
+def test_a_data_script_that_ignores_the_dna_goes_back_with_the_reasons(tmp_path):
+    """Wrong test size and labels without the DNA's noise (answers = the rule's own labels):
+    the Developer is told both, and its next script, which follows the DNA, is kept."""
+    ignoring = DEVELOPER_SCRIPT.replace("n_train, n_test = 150, 120", "n_train, n_test = 150, 90")
+    ignoring = ignoring.replace('"default": y[n_train:]', '"default": (p[n_train:] > 0.5) * 1')
+    ignoring = ignoring.replace('"default": p[n_train:].round(6)',
+                                '"default": (p[n_train:] > 0.5) * 1')
+    script = {"data_strategist": STRATEGIST[1:],
+              "ml_developer": [f"```python\n{ignoring}```", f"```python\n{DEVELOPER_SCRIPT}```"],
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    developer = [r for r in endpoint.requests
+                 if r["messages"][0]["content"].startswith("ROLE: ml_developer")]
+    feedback = developer[1]["messages"][-1]["content"]
+    assert "the data do not match the task DNA" in feedback
+    assert "test.csv has 90 rows; the DNA asks for 120" in feedback
+    assert "carry none of the DNA's noise" in feedback
 
 
 def test_llm_developer_that_never_works_is_rejected_with_the_reason(tmp_path):
