@@ -17,6 +17,8 @@ import pytest
 from benchmarks.real_competitions import write
 from benchmarks.real_seeds import SEEDS
 from sandmle_jax.rollout import openai_chat
+from sandmle_jax.rollout.engine import FinishReason, GenerateResult
+from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
 from sandmle_jax.synth.baselines import SUBMISSION_FORMATS
 from sandmle_jax.synth import chat as chat_lib
 from sandmle_jax.synth import llm, pipeline, seed_dirs
@@ -295,3 +297,55 @@ def test_strategist_reads_a_real_seed_and_plans_in_free_form_within_its_dna(tmp_
     assert dna.brief["mutations"] == ["heavier class imbalance", "noisy labels"]
     assert (dna.domain, dna.noise, dna.imbalance, dna.seed) == ("agriculture", 0.2, 0.3, 5)
     assert dna.seed_dna == seeds[0].dna and (dna.task_type, dna.n_classes) == ("multiclass", 3)
+
+
+class _ScriptedEngine:
+    """An Engine that answers each chat with the next scripted reply of the role its system
+    message names: the tiny models this machine can run cannot write data scripts, so the
+    replies are scripted, while everything between the roles and the engine is real."""
+
+    weight_version = "scripted"
+
+    def __init__(self, tokenizer, script: dict[str, list[str]]):
+        self.tokenizer = tokenizer
+        self.script = {role: list(replies) for role, replies in script.items()}
+        self.prompts: list[str] = []
+
+    async def generate(self, requests):
+        results = []
+        for request in requests:
+            prompt = self.tokenizer.decode(list(request.input_ids))
+            self.prompts.append(prompt)
+            role = prompt.split("ROLE: ", 1)[1].split("\n", 1)[0]
+            replies = self.script[role]
+            text = replies.pop(0) if len(replies) > 1 else replies[0]
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
+            results.append(GenerateResult(
+                request.request_id, tuple(ids), (0.0,) * len(ids),
+                FinishReason("stop", matched=ids[-1]), self.weight_version,
+                len(request.input_ids)))
+        return results
+
+    async def update_weights(self, weights, version=None):
+        raise NotImplementedError
+
+    async def abort(self, request_id):
+        pass
+
+
+def test_llm_backend_over_http_against_our_sglang_protocol_server(tmp_path, qwen_tokenizer):
+    """The LLM backend end to end over real HTTP: the official openai client -> our
+    SGLang-protocol server's /v1/chat/completions (Qwen3's chat template) -> an engine -> the
+    reply decoded back; the task is kept and the debug loop's feedback reached the engine."""
+    script = {"data_strategist": STRATEGIST, "ml_developer": DEVELOPER,
+              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+    engine = _ScriptedEngine(qwen_tokenizer, script)
+    server = SGLangServer(engine, "scripted", tokenizer=qwen_tokenizer)
+    with serve_in_thread(server) as url:
+        report = pipeline.generate(_config(f"{url}/v1"), tmp_path, num_tasks=1, progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    developer = [p for p in engine.prompts if "ROLE: ml_developer" in p]
+    assert len(developer) == 2 and "No module named 'numpyy'" in developer[1]
+    assert all(p.startswith("<|im_start|>system\nROLE: ") for p in engine.prompts)
+    assert all(p.endswith("<|im_start|>assistant\n") for p in engine.prompts)
