@@ -82,10 +82,11 @@ def _policy_factory(request: EvalRequest, chat: ChatFormat, engine, e, scaffold:
         if scaffold == dojo_scaffold.NAME:
             return lambda seed: dojo_reference.DojoReferencePolicy(chat, tier=request.tier)
         return lambda seed: reference.ReferencePolicy(chat, tier=request.tier)
-    if request.policy == "openai":
-        return lambda seed: openai_policy.OpenAIChatPolicy(
+    if request.policy == "openai":  # one client for all episodes: it learns the request style once
+        policy = openai_policy.OpenAIChatPolicy(
             chat, request.openai_base_url, request.openai_model, temperature=e.temperature,
             top_p=e.top_p)
+        return lambda seed: policy
     return lambda seed: EnginePolicy(engine, temperature=e.temperature, top_p=e.top_p,
                                      seed=1000 + seed)
 
