@@ -76,25 +76,33 @@ def position_score(report: grading.GradeReport) -> tuple[float, str]:
         "thresholds"
 
 
+def decode_action(action: Any, known: tuple[str, ...]) -> tuple[str, dict[str, Any]] | str:
+    """(name, params) of `{"action": ..., "params": {...}}` (a mapping or its JSON text) naming
+    one of `known`, or why it is not one."""
+    if isinstance(action, str):
+        try:
+            action = json.loads(action, strict=False)
+        except json.JSONDecodeError as e:
+            return (f"not one JSON object ({e.msg} at line {e.lineno} column {e.colno}); write "
+                    '{"action": ..., "params": {...}}')
+    if not isinstance(action, Mapping) or not isinstance(action.get("action"), str):
+        return 'an action is a JSON object {"action": <name>, "params": {...}}'
+    name, params = action["action"], action.get("params", {})
+    if name not in known:
+        return f"unknown action {name!r}; the actions are {list(known)}"
+    if not isinstance(params, Mapping):
+        return '"params" must be a JSON object'
+    return name, dict(params)
+
+
 def parse_action(action: Any, kwargs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | str:
     """(name, params) of an action in any of the accepted forms, or why it is not one."""
-    if isinstance(action, str) and (kwargs or action in ACTIONS):
-        name, params = action, dict(kwargs)
-    else:
-        if isinstance(action, str):
-            try:
-                action = json.loads(action, strict=False)
-            except json.JSONDecodeError as e:
-                return (f"the action is not valid JSON ({e.msg} at line {e.lineno} column "
-                        f"{e.colno}); write {{\"action\": ..., \"params\": {{...}}}}")
-        if not isinstance(action, Mapping) or not isinstance(action.get("action"), str):
-            return 'an action is a JSON object {"action": <name>, "params": {...}}'
-        name, params = action["action"], action.get("params", {})
-        if not isinstance(params, Mapping):
-            return '"params" must be a JSON object'
-        params = dict(params)
-    if name not in ACTIONS:
-        return f"unknown action {name!r}; the actions are {list(ACTIONS)}"
+    if isinstance(action, str) and (kwargs or action in ACTIONS):  # MLE-Dojo's call form
+        action = {"action": action, "params": kwargs}
+    decoded = decode_action(action, ACTIONS)
+    if isinstance(decoded, str):
+        return decoded
+    name, params = decoded
     if name in ("validate_code", "execute_code"):
         code = params.get("code")
         if not isinstance(code, str) or not code.strip():

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import re
 
 from sandmle_jax.agent import actions, tools
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.dojo import info
-from sandmle_jax.dojo.env import FAILED, MLETaskEnv
+from sandmle_jax.dojo.env import FAILED, MLETaskEnv, decode_action
 from sandmle_jax.tasks import grading
 from sandmle_jax.tasks.task import Task
 
@@ -73,20 +72,10 @@ def parse_reply(text: str) -> actions.ParsedTurn:
     if not body:
         return actions.ParsedTurn(None, False, 'the reply is empty; send one JSON object '
                                   '{"action": ..., "params": {...}}')
-    try:
-        reply = json.loads(body, strict=False)
-    except json.JSONDecodeError as e:
-        return actions.ParsedTurn(None, False, f"the reply is not one JSON object ({e.msg} at "
-                                  f"line {e.lineno} column {e.colno})")
-    if not isinstance(reply, dict) or not isinstance(reply.get("action"), str):
-        return actions.ParsedTurn(None, False, 'the reply must be {"action": ..., "params": '
-                                  '{...}}')
-    name, params = reply["action"], reply.get("params", {})
-    if name not in AGENT_ACTIONS:
-        return actions.ParsedTurn(None, False, f"unknown action {name!r}; the actions are "
-                                  f"{list(AGENT_ACTIONS)}")
-    if not isinstance(params, dict):
-        return actions.ParsedTurn(None, False, '"params" must be a JSON object')
+    decoded = decode_action(body, AGENT_ACTIONS)
+    if isinstance(decoded, str):
+        return actions.ParsedTurn(None, False, decoded)
+    name, params = decoded
     if name == END:
         return actions.ParsedTurn(actions.Answer(""), True)
     return actions.ParsedTurn(actions.ToolCall(name, params), True)

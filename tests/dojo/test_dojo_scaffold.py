@@ -101,7 +101,7 @@ def test_a_bad_reply_is_shown_its_error_and_the_episode_goes_on(tmp_path, chat, 
     assert info.format_rate == pytest.approx(2 / 3)
     assert not info.valid_submission and info.score is None  # validate_code never scores
     text = chat.decode(trajectory.sequences[0].ids)
-    assert "error: the reply is not one JSON object" in text
+    assert "error: not one JSON object (Expecting value at line 1 column 1)" in text
     assert "validate_code: SUCCESS" in text
 
 
