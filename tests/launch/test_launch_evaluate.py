@@ -3,17 +3,15 @@ the embedded policy (a tiny random Qwen3 saved by transformers, with the real Qw
 an HTTP chat policy in both scaffolds, and the set-up errors a user meets first. The reference
 policy on a folder of imported competitions is tests/launch/test_launch_mlebench.py."""
 
-import http.server
 import json
 import pathlib
 import shutil
 import subprocess
 import sys
-import threading
 
 import torch
 import transformers
-from conftest import qwen_tokenizer_dir, write_tabular_task
+from conftest import json_endpoint, qwen_tokenizer_dir, write_tabular_task
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = f"--config={ROOT / 'configs' / 'tiny_cpu.py'}"
@@ -88,39 +86,22 @@ def _scripted_reply(messages: list[dict]) -> str:
     return f"<think>step</think><tool_call>\n{calls[turn]}\n</tool_call>"
 
 
-class _ChatEndpoint(http.server.BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):  # noqa: N802 - the http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _ChatEndpoint.received.append(body["messages"])
-        payload = json.dumps({"choices": [{"message": {
-            "role": "assistant", "content": _scripted_reply(body["messages"])},
-            "finish_reason": "stop"}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_an_http_chat_policy_plays_both_scaffolds(tmp_path):
     """`--policy=openai` over real HTTP (a scripted endpoint stands in for a hosted model, which
     this machine cannot reach) in both scaffolds: each reply format is parsed, each scaffold's
     results come back to the model as its messages, and both episodes submit."""
     write_tabular_task(tmp_path / "tasks" / "churn", task_id="churn")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ChatEndpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _ChatEndpoint.received = []
-    try:
+    received = []
+
+    def respond(path, body):
+        received.append(body["messages"])
+        return 200, {"choices": [{"message": {
+            "role": "assistant", "content": _scripted_reply(body["messages"])},
+            "finish_reason": "stop"}]}
+
+    with json_endpoint(respond) as url:
         done = _evaluate(tmp_path, "--tasks=tasks", "--policy=openai", "--out=eval",
-                         f"--openai_base_url=http://127.0.0.1:{server.server_address[1]}/v1",
-                         "--scaffold=dojo,sandmle")
-    finally:
-        server.shutdown()
+                         f"--openai_base_url={url}/v1", "--scaffold=dojo,sandmle")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     by = {e["scaffold"]: e for e in report["episodes"]}
@@ -128,7 +109,7 @@ def test_an_http_chat_policy_plays_both_scaffolds(tmp_path):
         assert by[scaffold]["valid_submission"] and by[scaffold]["termination"] == "answer"
         assert by[scaffold]["format_rate"] == 1.0
     assert by["dojo"]["score"] == by["sandmle"]["score"] == 0.5  # the sample's constant
-    dojo_calls = [m for m in _ChatEndpoint.received if "Kaggle" in m[0]["content"]]
+    dojo_calls = [m for m in received if "Kaggle" in m[0]["content"]]
     last = dojo_calls[-1]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant",
                                         "user"]

@@ -3,11 +3,8 @@ reasoning model (a scripted HTTP server: no hosted model is reachable from here)
 temperature / max_tokens are detected and the request is re-sent the reasoning way; other
 refusals are reported at once."""
 
-import http.server
-import json
-import threading
-
 import pytest
+from conftest import json_endpoint
 
 from sandmle_jax.rollout import openai_chat
 
@@ -25,45 +22,25 @@ class _Endpoint:
     """Answers "hi" unless the body holds a parameter in `refuse` (then 400 with `error`)."""
 
     def __init__(self, refuse=("temperature", "max_tokens"), error=MAX_TOKENS_REFUSED):
+        self.refuse, self.error = refuse, error
         self.bodies: list[dict] = []
-        outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.bodies.append(body)
-                if any(key in body for key in refuse):
-                    return self._send(400, {"error": error})
-                self._send(200, {"id": "c1", "object": "chat.completion", "created": 0,
-                                 "model": body["model"], "choices": [{
-                                     "index": 0, "finish_reason": "length",
-                                     "message": {"role": "assistant", "content": "hi"}}]})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def __call__(self, path, body):
+        self.bodies.append(body)
+        if any(key in body for key in self.refuse):
+            return 400, {"error": self.error}
+        return 200, {"id": "c1", "object": "chat.completion", "created": 0,
+                     "model": body["model"], "choices": [{
+                         "index": 0, "finish_reason": "length",
+                         "message": {"role": "assistant", "content": "hi"}}]}
 
 
 @pytest.fixture
 def endpoint(request):
     server = _Endpoint(**getattr(request, "param", {}))
-    yield server
-    server.close()
+    with json_endpoint(server) as url:
+        server.base_url = f"{url}/v1"
+        yield server
 
 
 MESSAGES = [{"role": "user", "content": "hello"}]

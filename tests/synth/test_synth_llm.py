@@ -6,15 +6,14 @@ see the execute-debug loop feed the failure back and recover; the task that come
 the same gates as a procedural one and grades through `sandmle_jax.tasks`.
 """
 
-import http.server
 import importlib.util
 import json
 import pathlib
-import threading
 
 import pytest
 
 from benchmarks.real_competitions import write
+from conftest import json_endpoint
 from benchmarks.real_seeds import SEEDS
 from sandmle_jax.rollout import openai_chat
 from sandmle_jax.rollout.engine import FinishReason, GenerateResult
@@ -90,54 +89,33 @@ class ScriptedEndpoint:
         self.script = {role: list(replies) for role, replies in script.items()}
         self.requests: list[dict] = []
         self.fail_first, self.reasoning = fail_first, reasoning
-        endpoint = self
+        self.base_url = None
+        self._server = json_endpoint(self._respond)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append(body)
-                if endpoint.fail_first > 0:
-                    endpoint.fail_first -= 1
-                    return self._send(503, {"error": "warming up"})
-                if self.path != "/v1/chat/completions":
-                    return self._send(404, {"error": f"no route {self.path}"})
-                if endpoint.reasoning and ("temperature" in body or "max_tokens" in body):
-                    return self._send(400, {"error": {
-                        "message": "Unsupported parameter: 'max_tokens' is not supported with "
-                                   "this model. Use 'max_completion_tokens' instead.",
-                        "type": "invalid_request_error", "param": "max_tokens",
-                        "code": "unsupported_parameter"}})
-                role = body["messages"][0]["content"].splitlines()[0].removeprefix("ROLE: ")
-                replies = endpoint.script[role]
-                content = replies.pop(0) if len(replies) > 1 else replies[0]
-                self._send(200, {"choices": [{"message": {"role": "assistant",
-                                                          "content": content}}]})
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+    def _respond(self, path, body):
+        self.requests.append(body)
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return 503, {"error": "warming up"}
+        if path != "/v1/chat/completions":
+            return 404, {"error": f"no route {path}"}
+        if self.reasoning and ("temperature" in body or "max_tokens" in body):
+            return 400, {"error": {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with "
+                           "this model. Use 'max_completion_tokens' instead.",
+                "type": "invalid_request_error", "param": "max_tokens",
+                "code": "unsupported_parameter"}}
+        role = body["messages"][0]["content"].splitlines()[0].removeprefix("ROLE: ")
+        replies = self.script[role]
+        content = replies.pop(0) if len(replies) > 1 else replies[0]
+        return 200, {"choices": [{"message": {"role": "assistant", "content": content}}]}
 
     def __enter__(self):
-        self.thread.start()
+        self.base_url = self._server.__enter__() + "/v1"
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.__exit__(*exc)
 
 
 def _config(base_url):
