@@ -18,7 +18,7 @@ import pandas as pd
 from sandmle_jax.synth.dna import TaskDNA
 from sandmle_jax.synth.ladder import RungResult
 from sandmle_jax.synth.synthesis import TaskData
-from sandmle_jax.tasks import grading
+from sandmle_jax.tasks import evaluators, grading
 from sandmle_jax.tasks.task import Task, TaskSpec, Thresholds, save_task
 
 GENERATOR_VERSION = "1"
@@ -37,6 +37,8 @@ class Candidate:
     description: str
     replay_digest: str  # digest of the data synthesised a second time from the same DNA
     backend: str
+    evaluator: str | None = None  # MLOps: evaluator.py (release contract), kept in private/
+    evaluator_problems: tuple[str, ...] = ()  # its disagreements with the registry
 
     def spec(self, thresholds: Thresholds | None = None) -> TaskSpec:
         dna, data = self.dna, self.data
@@ -62,6 +64,8 @@ class Candidate:
         """Writes the final task (validated and checksummed by `save_task`)."""
         public = {**self.data.public_files(), "description.md": self.description}
         private = {**self.data.private_files(), "baselines.json": self.baselines_json()}
+        if self.evaluator is not None:
+            private[evaluators.EVALUATOR] = self.evaluator
         return save_task(out_dir, self.spec(), public=public, private=private)
 
 

@@ -116,6 +116,18 @@ def gold_reaches_gold(candidate: Candidate, draft: Task) -> str | None:
     return None
 
 
+@register_gate("evaluator_agrees")
+def evaluator_agrees(candidate: Candidate, draft: Task) -> str | None:
+    """The MLOps evaluator.py scored and refused as the registry did (evaluator_check)."""
+    problems = candidate.evaluator_problems
+    if candidate.evaluator is None:
+        return "no evaluator.py" + (f": {problems[0]}" if problems else "")
+    if problems:
+        more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+        return "evaluator.py disagrees with the registry: " + "; ".join(problems[:2]) + more
+    return None
+
+
 def _row_keys(candidate: Candidate, frame) -> set[str]:
     """Each row's inputs as one string; file paths stand for their files' bytes."""
     data = candidate.data

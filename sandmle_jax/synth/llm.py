@@ -8,9 +8,12 @@ the sandbox with an execute-debug loop (a failure, or outputs that do not form a
 back as the next user turn); the script runs twice for the determinism gate, then the preset
 baseline ladder runs as in `procedural`. MLOps: confirms the metric and writes a script
 producing the constant and shuffled submissions, also run in the sandbox with the same loop;
-grading is always `tasks.grading`. Writer: replies with description.md. The same gates apply.
-Each system prompt starts with `ROLE: <name>`, which is how a scripted endpoint (CI) tells the
-roles apart.
+then writes the task's evaluator.py (the release's contract), cross-checked against the registry
+on valid and malformed submissions (`evaluator_check`), each disagreement fed back; one that
+never agrees leaves the candidate to the `evaluator_agrees` gate. Grading is always
+`tasks.grading`. Writer: replies with description.md. The same gates apply. Each system prompt
+starts with `ROLE: <name>` (the evaluator's conversation: `mlops_evaluator`), which is how a
+scripted endpoint (CI) tells the conversations apart.
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ import pandas as pd
 from sandbox_runner import Episode, read_workspace_file
 from sandmle_jax.rollout.openai_chat import ChatClient
 from sandmle_jax.synth import dna as dna_lib
-from sandmle_jax.synth import data_check, domains, seed_dna
+from sandmle_jax.synth import data_check, domains, evaluator_check, seed_dna
 from sandmle_jax.synth.baselines import OUTPUT_KINDS, SUBMISSION_FORMATS, BaselineSpec
 from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import fenced
-from sandmle_jax.synth.procedural import develop_from_data, grading_checks
-from sandmle_jax.synth.roles import Development, Roles, Workshop
+from sandmle_jax.synth.procedural import checked_thresholds, develop_from_data, grading_checks
+from sandmle_jax.synth.roles import Development, Inspection, Roles, Workshop
 from sandmle_jax.synth.seeds import Seed
 from sandmle_jax.synth.synthesis import ID_COLUMN, TaskData
 from sandmle_jax.tasks import metrics as metrics_lib
@@ -322,12 +325,48 @@ variable and writes, into the current directory:
 Reply with one ```json block {{"metric": "..."}} and one ```python block."""
 
 
+_EVALUATOR = """You are the MLOps Engineer. Write the task's evaluator.py: a stand-alone Python
+script (numpy, pandas, scipy, scikit-learn only) that the team runs as
+    python evaluator.py --submission_path PATH
+from a folder that holds answer.csv, the hidden answers (columns {answer_columns}).
+- A submission that cannot be scored is invalid: missing or extra columns, missing, unknown or
+  repeated ids, an empty cell, a value that is not a number where numbers are due, a value out of
+  the metric's range. Print the reason to stderr and exit with status 1.
+- Otherwise align its rows to the answers by `{id_column}` and compute {metric}: {definition}
+- Print exactly one JSON object on stdout: {{"score": <float>, "is_lower_better": {lower},
+  "gold_threshold": {gold}, "silver_threshold": {silver}, "bronze_threshold": {bronze},
+  "median_threshold": {median}}}.
+It is run on valid and malformed submissions and must agree with the team's reference scores to
+1e-6. Reply with the script in one ```python block."""
+
+
+def metric_definition(name: str) -> str:
+    """What the Engineer is told about a metric: the registry's own convention notes."""
+    metric = metrics_lib.get_metric(name)
+    return (f"{'lower' if metric.lower_is_better else 'higher'} is better; submission cells: "
+            f"{metric.kind.value}. {metric.convention}").strip()
+
+
 class MLOps:
     def __init__(self, chat: ChatClient, max_attempts: int):
         self.chat, self.max_attempts = chat, max_attempts
 
     def check(self, dna: dna_lib.TaskDNA, development: Development,
-              workshop: Workshop) -> dict[str, float | None]:
+              workshop: Workshop) -> Inspection:
+        data = development.data
+        frames = {"sample": data.sample, "gold": data.gold,
+                  **self._reference_submissions(dna, development, workshop)}
+        checks = grading_checks(development, frames,
+                                workshop.scratch / development.draft.id / "checks")
+        try:
+            evaluator = self._evaluator(dna, development, frames, workshop)
+        except RoleError as e:
+            return Inspection(checks=checks, evaluator=None, evaluator_problems=(str(e),))
+        return Inspection(checks=checks, evaluator=evaluator)
+
+    def _reference_submissions(self, dna: dna_lib.TaskDNA, development: Development,
+                               workshop: Workshop) -> dict[str, pd.DataFrame]:
+        """The constant and shuffled submissions, from the Engineer's script."""
         data = development.data
         inputs = workshop.scratch / development.draft.id / "mlops-inputs"
         inputs.mkdir(parents=True, exist_ok=True)
@@ -356,12 +395,33 @@ class MLOps:
 
         user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\nSubmission columns: "
                 f"{[data.id_column, *data.target_columns]}")
-        frames = _converse(self.chat, "mlops_engineer",
-                           _MLOPS.format(metrics=metrics_lib.metric_names()), user, attempt,
-                           self.max_attempts)
-        checks = {"sample": data.sample, "gold": data.gold, **frames}
-        return grading_checks(development, checks,
-                              workshop.scratch / development.draft.id / "checks")
+        return _converse(self.chat, "mlops_engineer",
+                         _MLOPS.format(metrics=metrics_lib.metric_names()), user, attempt,
+                         self.max_attempts)
+
+    def _evaluator(self, dna: dna_lib.TaskDNA, development: Development,
+                   frames: Mapping[str, pd.DataFrame], workshop: Workshop) -> str:
+        """evaluator.py, through the execute-debug loop until it agrees with the registry."""
+        draft = development.draft
+        thresholds = checked_thresholds(development)
+
+        def attempt(reply: str) -> str:
+            source = fenced(reply, "python")
+            problems = evaluator_check.disagreements(source, draft, thresholds, frames, workshop)
+            if problems:
+                raise RoleFailure("the evaluator disagrees with the reference grader:\n- "
+                                  + "\n- ".join(problems))
+            return source
+
+        system = _EVALUATOR.format(
+            answer_columns=list(draft.answers.columns), id_column=draft.spec.id_column,
+            metric=dna.metric, definition=metric_definition(dna.metric),
+            lower=str(dna.lower_is_better).lower(), **thresholds.to_dict())
+        user = (f"Task DNA:\n{json.dumps(dna.to_dict(), indent=2)}\n"
+                f"First rows of answer.csv:\n{draft.answers.head(3).to_csv(index=False)}\n"
+                f"First rows of sample_submission.csv:\n"
+                f"{draft.sample_submission.head(3).to_csv(index=False)}")
+        return _converse(self.chat, "mlops_evaluator", system, user, attempt, self.max_attempts)
 
 
 _WRITER = """You are the Technical Writer. Write the task's description.md in Markdown: a first

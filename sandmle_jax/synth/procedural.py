@@ -2,12 +2,14 @@
 
 Strategist: samples the mutations. Developer: synthesises the data from an explicit hidden rule
 per modality, twice (the second digest feeds the determinism gate), writes the draft task and
-runs the five-rung baseline ladder in the sandbox. MLOps: takes the metric from the DNA and
-grades the sample, gold, constant and shuffled submissions. Writer: renders description.md.
+runs the five-rung baseline ladder in the sandbox. MLOps: takes the metric from the DNA, grades
+the sample, gold, constant and shuffled submissions, and writes the task's evaluator.py from
+`tasks.evaluators`' template, cross-checked like any other. Writer: renders description.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from collections.abc import Mapping
 from typing import Any
@@ -15,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from sandmle_jax.synth import baselines, dna as dna_lib, domains, ladder, submissions, synthesis
-from sandmle_jax.synth import writer
+from sandmle_jax.synth import evaluator_check, writer
 from sandmle_jax.synth.candidate import score_frame, write_draft
-from sandmle_jax.synth.roles import Development, Roles, Workshop
+from sandmle_jax.synth.roles import Development, Inspection, Roles, Workshop
 from sandmle_jax.synth.seeds import Seed
-from sandmle_jax.tasks import metrics as metrics_lib
+from sandmle_jax.tasks import evaluators, metrics as metrics_lib
+from sandmle_jax.tasks.task import Thresholds
 
 BACKEND = "procedural"
 
@@ -56,16 +59,28 @@ def grading_checks(development: Development, frames: Mapping[str, Any],
             for name, frame in frames.items()}
 
 
+def checked_thresholds(development: Development) -> Thresholds:
+    """The thresholds an evaluator must print: the ladder's, or the draft's placeholders when
+    the ladder gave none (the thresholds gate rejects that candidate anyway)."""
+    return development.thresholds or development.draft.spec.thresholds
+
+
 class MLOps:
     def check(self, dna: dna_lib.TaskDNA, development: Development,
-              workshop: Workshop) -> dict[str, float | None]:
+              workshop: Workshop) -> Inspection:
         metric = metrics_lib.get_metric(dna.metric)  # the metric comes from the DNA
         data = development.data
         frames = {"sample": data.sample, "gold": data.gold,
                   "constant": submissions.constant(data),
                   "shuffled": submissions.shuffled(data, np.random.default_rng(dna.seed))}
         scratch = workshop.scratch / development.draft.id / f"checks-{metric.name}"
-        return grading_checks(development, frames, scratch)
+        thresholds = checked_thresholds(development)
+        source = evaluators.evaluator_source(
+            dataclasses.replace(development.draft.spec, thresholds=thresholds))
+        problems = evaluator_check.disagreements(source, development.draft, thresholds, frames,
+                                                 workshop)
+        return Inspection(checks=grading_checks(development, frames, scratch), evaluator=source,
+                          evaluator_problems=tuple(problems))
 
 
 class Writer:

@@ -2,7 +2,8 @@
 
 Data Strategist (seed -> DNA), ML Developer (DNA -> data, draft task, baseline ladder in the
 sandbox, thresholds), MLOps Engineer (metric and grading checks on sample, gold, constant and
-shuffled submissions) and Technical Writer (title and description). A backend is a `Roles`
+shuffled submissions; the task's evaluator.py, cross-checked against the registry) and Technical
+Writer (title and description). A backend is a `Roles`
 bundle (`procedural`, `llm`: named in backends.py); `build_candidate` runs the four in order.
 """
 
@@ -42,6 +43,15 @@ class Development:
     replay_digest: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Inspection:
+    """The MLOps Engineer's output: reference scores and the checked evaluator."""
+
+    checks: dict[str, float | None]  # sample, gold, constant, shuffled scores (registry)
+    evaluator: str | None  # evaluator.py in the release's contract
+    evaluator_problems: tuple[str, ...] = ()  # where it disagrees with the registry
+
+
 class DataStrategist(Protocol):
     def plan(self, seed: Seed, task_seed: int) -> TaskDNA: ...
 
@@ -51,8 +61,7 @@ class MLDeveloper(Protocol):
 
 
 class MLOpsEngineer(Protocol):
-    def check(self, dna: TaskDNA, development: Development,
-              workshop: Workshop) -> dict[str, float | None]: ...
+    def check(self, dna: TaskDNA, development: Development, workshop: Workshop) -> Inspection: ...
 
 
 class TechnicalWriter(Protocol):
@@ -73,11 +82,12 @@ def build_candidate(roles: Roles, task_id: str, seed: Seed, task_seed: int,
     """Strategist -> Developer -> MLOps -> Writer; returns the candidate and its draft."""
     dna = roles.strategist.plan(seed, task_seed)
     development = roles.developer.develop(task_id, dna, workshop)
-    checks = roles.mlops.check(dna, development, workshop)
+    inspection = roles.mlops.check(dna, development, workshop)
     title, description = roles.writer.write(dna, development.data)
     candidate = Candidate(
         task_id=task_id, dna=dna, data=development.data, title=title,
-        thresholds=development.thresholds, ladder=development.ladder, checks=checks,
+        thresholds=development.thresholds, ladder=development.ladder, checks=inspection.checks,
         description=description, replay_digest=development.replay_digest,
-        backend=roles.backend)
+        backend=roles.backend, evaluator=inspection.evaluator,
+        evaluator_problems=inspection.evaluator_problems)
     return candidate, development.draft

@@ -99,6 +99,11 @@ class Metric:
         """Whether the submission's target columns must parse as numbers."""
         return self.kind not in _NON_NUMERIC_KINDS
 
+    @property
+    def convention(self) -> str:
+        """The scoring function's docstring on one line: which convention the score follows."""
+        return " ".join((self._score.__doc__ or "").split())
+
     def check(self, y_pred, y_true=None) -> None:
         """Raises PredictionError if y_pred cannot be scored (and, given y_true, MetricUndefined
         if the answers' shape or values make the metric unusable)."""

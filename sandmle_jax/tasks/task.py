@@ -5,7 +5,8 @@ Layout (MLE-bench-compatible split; hidden data never sits beside public data):
     <task_id>/
       task.json    the TaskSpec below, as JSON
       public/      all an agent sees: description.md, sample_submission.csv, train/test data
-      private/     answers.csv, baselines.json (score ladder), optional grader.py, leaderboard.csv
+      private/     answers.csv, baselines.json (score ladder), optional grader.py, leaderboard.csv,
+                   evaluator.py (the release-contract twin of our grading, see evaluators.py)
 
 `load_task` refuses a broken directory with a `TaskError` that names the file and the problem,
 so a bad task is rejected before any episode runs on it.
@@ -39,7 +40,8 @@ SAMPLE_SUBMISSION = "sample_submission.csv"
 ANSWERS = "answers.csv"
 LEVELS = ("median", "bronze", "silver", "gold")
 # Names that must never appear under public/: they would hand the agent the labels.
-_HIDDEN_NAMES = {ANSWERS, "baselines.json", "grader.py", "leaderboard.csv"}
+_HIDDEN_NAMES = {ANSWERS, "baselines.json", "grader.py", "leaderboard.csv", "evaluator.py",
+                 "answer.csv"}
 
 
 class TaskError(UserError, ValueError):

@@ -9,6 +9,7 @@ the same gates as a procedural one and grades through `sandmle_jax.tasks`.
 import importlib.util
 import json
 import pathlib
+import re
 
 import pytest
 
@@ -74,6 +75,54 @@ MLOPS = ['```json\n{"metric": "roc_auc"}\n```\n```python\n'
          'values = np.random.default_rng(0).permutation(gold["default"].to_numpy())\n'
          'gold.assign(default=values).to_csv("shuffled_submission.csv", index=False)\n```']
 
+
+
+def _evaluator(system: str, metric_line: str = "score = roc_auc_score(truth, pred)",
+               checks: bool = True) -> str:
+    """evaluator.py as a model writes it: its own code, the thresholds copied from the prompt."""
+    printed = re.search(r'\{"score": <float>, .*?\}', system, re.S).group(0)
+    template = printed.replace("<float>", "SCORE").replace("\n", " ")
+    validation = """
+if sorted(sub.columns) != ["default", "id"]:
+    fail(f"columns must be id,default, got {list(sub.columns)}")
+if sub["id"].duplicated().any() or set(sub["id"]) != set(answers["id"]):
+    fail("the ids must be the test ids, each once")
+if sub["default"].isna().any() or not sub["default"].between(0, 1).all():
+    fail("default must be a probability in [0, 1] in every row")
+""" if checks else ""
+    return f"""```python
+import argparse, json, sys
+import pandas as pd
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--submission_path", required=True)
+path = parser.parse_args().submission_path
+answers = pd.read_csv("answer.csv")
+
+
+def fail(why):
+    print(why, file=sys.stderr)
+    sys.exit(1)
+
+
+try:
+    sub = pd.read_csv(path)
+    sub["default"] = pd.to_numeric(sub["default"], errors="coerce")
+except Exception as e:
+    fail(f"cannot read the submission: {{e}}")
+{validation}
+merged = answers.merge(sub, on="id", suffixes=("", "_pred"))
+truth, pred = merged["default"], merged["default_pred"]
+{metric_line}
+print({template!r}.replace("SCORE", repr(float(score))))
+```"""
+
+
+EVALUATOR = [_evaluator]
+WRONG_EVALUATOR = [lambda system: _evaluator(
+    system, "score = accuracy_score(truth, (pred > 0.5).astype(int))", checks=False)]
+
 WRITER = ["# Finance: predict default for each loan application\n\n"
           "Each row is a loan application. Predict the probability that `default` is 1.\n"
           "Files: train.csv, test.csv, sample_submission.csv. Metric: roc_auc (higher is "
@@ -108,6 +157,8 @@ class ScriptedEndpoint:
         role = body["messages"][0]["content"].splitlines()[0].removeprefix("ROLE: ")
         replies = self.script[role]
         content = replies.pop(0) if len(replies) > 1 else replies[0]
+        if callable(content):  # a reply written from the request, as a model would
+            content = content(body["messages"][0]["content"])
         return 200, {"choices": [{"message": {"role": "assistant", "content": content}}]}
 
     def __enter__(self):
@@ -133,7 +184,8 @@ def _config(base_url):
 
 def test_llm_backend_recovers_through_the_debug_loop_and_passes_the_gates(tmp_path):
     script = {"data_strategist": STRATEGIST, "ml_developer": DEVELOPER,
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     with ScriptedEndpoint(script) as endpoint:
         report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
                                    progress=False)
@@ -161,7 +213,8 @@ def test_roles_are_shown_the_submission_format(tmp_path):
     """The Developer sees every output kind's format with an example row; the Writer sees its
     task's format and the sample's first row (a constant guess, never an answer)."""
     script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     with ScriptedEndpoint(script) as endpoint:
         report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
                                    progress=False)
@@ -184,7 +237,8 @@ def test_llm_backend_works_with_a_reasoning_model(tmp_path):
     """Such a model refuses temperature and max_tokens: once refused, every role asks it the
     reasoning way (max_completion_tokens only), and the task is kept."""
     script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     with ScriptedEndpoint(script, reasoning=True) as endpoint:
         report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
                                    progress=False)
@@ -204,7 +258,8 @@ def test_a_data_script_that_ignores_the_dna_goes_back_with_the_reasons(tmp_path)
                                 '"default": (p[n_train:] > 0.5) * 1')
     script = {"data_strategist": STRATEGIST[1:],
               "ml_developer": [f"```python\n{ignoring}```", f"```python\n{DEVELOPER_SCRIPT}```"],
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     with ScriptedEndpoint(script) as endpoint:
         report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
                                    progress=False)
@@ -217,9 +272,51 @@ def test_a_data_script_that_ignores_the_dna_goes_back_with_the_reasons(tmp_path)
     assert "carry none of the DNA's noise" in feedback
 
 
+def test_a_wrong_evaluator_goes_back_with_the_disagreements_and_the_fix_is_kept(tmp_path):
+    """An evaluator scoring accuracy of rounded probabilities (the metric is roc_auc) and
+    accepting malformed files is told where it disagrees; the corrected one lands in private/."""
+    script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
+              "mlops_engineer": MLOPS, "mlops_evaluator": WRONG_EVALUATOR + EVALUATOR,
+              "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 1, report["rejections"]
+    asked = [r for r in endpoint.requests
+             if r["messages"][0]["content"].startswith("ROLE: mlops_evaluator")]
+    assert len(asked) == 2
+    feedback = asked[1]["messages"][-1]["content"]
+    assert "the evaluator disagrees with the reference grader" in feedback
+    assert "on the gold submission the evaluator says" in feedback and "roc_auc is" in feedback
+    for malformed in ("dropped_row", "duplicated_id"):
+        assert f"the {malformed} submission is malformed" in feedback
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    task = load_task(tmp_path / manifest["tasks"][0]["path"])
+    kept = (task.private_dir / "evaluator.py").read_text()
+    assert "roc_auc_score(truth, pred)" in kept and "accuracy_score(truth, (pred" not in kept
+    assert not (task.public_dir / "evaluator.py").exists()
+
+
+def test_an_evaluator_that_never_agrees_rejects_the_candidate(tmp_path):
+    script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[1:],
+              "mlops_engineer": MLOPS, "mlops_evaluator": WRONG_EVALUATOR,
+              "technical_writer": WRITER}
+    with ScriptedEndpoint(script) as endpoint:
+        report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
+                                   progress=False)
+    assert report["kept"] == 0
+    record = json.loads(next((tmp_path / "records").glob("*.json")).read_text())
+    failed = {g["name"]: g["reason"] for g in record["gates"] if not g["passed"]}
+    assert list(failed) == ["evaluator_agrees"], failed
+    assert "no usable output in 3 attempts" in failed["evaluator_agrees"]
+    assert len([r for r in endpoint.requests
+                if r["messages"][0]["content"].startswith("ROLE: mlops_evaluator")]) == 3
+
+
 def test_llm_developer_that_never_works_is_rejected_with_the_reason(tmp_path):
     script = {"data_strategist": STRATEGIST[1:], "ml_developer": DEVELOPER[:1],
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     with ScriptedEndpoint(script) as endpoint:
         report = pipeline.generate(_config(endpoint.base_url), tmp_path, num_tasks=1,
                                    progress=False)
@@ -297,6 +394,8 @@ class _ScriptedEngine:
             role = prompt.split("ROLE: ", 1)[1].split("\n", 1)[0]
             replies = self.script[role]
             text = replies.pop(0) if len(replies) > 1 else replies[0]
+            if callable(text):
+                text = text(prompt)
             ids = self.tokenizer.encode(text, add_special_tokens=False)
             ids.append(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
             results.append(GenerateResult(
@@ -317,7 +416,8 @@ def test_llm_backend_over_http_against_our_sglang_protocol_server(tmp_path, qwen
     SGLang-protocol server's /v1/chat/completions (Qwen3's chat template) -> an engine -> the
     reply decoded back; the task is kept and the debug loop's feedback reached the engine."""
     script = {"data_strategist": STRATEGIST, "ml_developer": DEVELOPER,
-              "mlops_engineer": MLOPS, "technical_writer": WRITER}
+              "mlops_engineer": MLOPS, "mlops_evaluator": EVALUATOR,
+              "technical_writer": WRITER}
     engine = _ScriptedEngine(qwen_tokenizer, script)
     server = SGLangServer(engine, "scripted", tokenizer=qwen_tokenizer)
     with serve_in_thread(server) as url:
