@@ -272,7 +272,7 @@ def _choose_grading(config: dict[str, Any], grader_name: str, answers_path: path
            if metric is None else "")
     if metric is not None:
         try:
-            return metric, None, _answers_for(metric, answers, sample_columns, answers_path)
+            return metric, None, answers_for(metric, answers, sample_columns, answers_path)
         except TaskError as e:
             why = f"grader {grader_name!r} maps to {metric}, but {e}"
     grade_fn = str((config.get("grader") or {}).get("grade_fn") or "")
@@ -288,7 +288,7 @@ def _choose_grading(config: dict[str, Any], grader_name: str, answers_path: path
     return grader_name or "custom", grade_fn, answers
 
 
-def _answers_for(metric: str, answers: pd.DataFrame, sample_columns: list[str],
+def answers_for(metric: str, answers: pd.DataFrame, sample_columns: list[str],
                  answers_path: pathlib.Path) -> pd.DataFrame:
     """The answers in the sample submission's columns, or TaskError saying why not."""
     id_column, targets = sample_columns[0], sample_columns[1:]
