@@ -4,11 +4,6 @@ Loaded before any test runs JAX, so it also keeps freed host memory for reuse on
 launch scripts do (jitted CPU steps otherwise page-fault their temporaries in on every call).
 """
 
-import contextlib
-import http.server
-import json
-import threading
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,32 +82,3 @@ def qwen_tokenizer():
     import transformers
     return transformers.AutoTokenizer.from_pretrained(str(qwen_tokenizer_dir()),
                                                       local_files_only=True)
-
-
-@contextlib.contextmanager
-def json_endpoint(respond):
-    """A local HTTP server answering each POST with `respond(path, body) -> (status, payload)`,
-    both JSON; yields its base URL. A stand-in for hosted model endpoints, which this machine
-    cannot reach."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            status, payload = respond(self.path, body)
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -123,7 +123,7 @@ for c in features:
     elif col.str.lower().str.endswith((".png", ".jpg")).all():
         kinds["img"].append(c)
     else:
-        kinds["txt" if col.str.len().mean() > 25 else "cat"].append(c)
+        kinds["txt" if col.str.len().mean() > 25 else "cat"].append(c){extra_kinds}
 parts = [("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), kinds["num"]),
          ("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                OneHotEncoder(handle_unknown="ignore")), kinds["cat"])]
@@ -133,7 +133,7 @@ parts = [p for p in parts if p[2]] + [(c, TfidfVectorizer(max_features=2000), c)
 
 def images(frame):
     from PIL import Image
-    pixels = [np.stack([np.asarray(Image.open(D + "/" + p).convert("L").resize((16, 16)),
+    pixels = [np.stack([np.asarray(Image.open(D + "/" + p).convert("RGB").resize((8, 8)),
                                    dtype=np.float32).ravel() / 255 for p in frame[c]])
               for c in kinds["img"]]
     return np.hstack(pixels) if pixels else np.zeros((len(frame), 0))
@@ -145,7 +145,46 @@ X = sparse.hstack([sparse.csr_matrix(prep.fit_transform(train[features]) if prep
 Xt = sparse.hstack([sparse.csr_matrix(prep.transform(test[features]) if prep else
                                       np.zeros((len(test), 0))), images(test)]).tocsr()
 X, Xt = X.toarray(), Xt.toarray()
-sub = pd.DataFrame({{ID: test[ID]}})
+{extra_features}sub = pd.DataFrame({{ID: test[ID]}})
+'''
+
+# Only in the programs of tasks that need them (`_inputs`): audio clips and a graph's edges.
+_AUDIO_KINDS = '''
+kinds["aud"] = [c for c in kinds["cat"]
+                if train[c].astype(str).str.endswith(".wav").all()]
+kinds["cat"] = [c for c in kinds["cat"] if c not in kinds["aud"]]'''
+_AUDIO = '''
+
+def sounds(frame):
+    import wave
+    rows = []
+    for path in frame[kinds["aud"][0]]:
+        with wave.open(D + "/" + path) as clip:
+            x = np.frombuffer(clip.readframes(clip.getnframes()), dtype="<i2") / 32768.0
+        spectrum = np.abs(np.fft.rfft(x))
+        bands = np.array_split(spectrum[1:], 24)
+        frames = x[: len(x) // 200 * 200].reshape(-1, 200)
+        energy = np.sqrt((frames ** 2).mean(axis=1))
+        loud = energy > 2 * np.median(energy)
+        rows.append([*np.log1p([b.sum() for b in bands]), energy.max(), energy.std(),
+                     np.sum(np.diff(loud.astype(int)) == 1)])
+    return np.array(rows)
+
+
+X, Xt = np.hstack([X, sounds(train)]), np.hstack([Xt, sounds(test)])
+'''
+_GRAPH = '''edges = pd.read_csv(D + "/edges.csv")
+nodes = pd.Series(np.arange(len(train) + len(test)), index=pd.concat([train[ID], test[ID]]))
+a = nodes.reindex(edges.iloc[:, 0]).to_numpy()
+b = nodes.reindex(edges.iloc[:, 1]).to_numpy()
+keep = ~(np.isnan(a) | np.isnan(b))
+a, b = a[keep].astype(int), b[keep].astype(int)
+A = sparse.coo_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])),
+                      shape=(len(nodes), len(nodes))).tocsr()
+degree = np.asarray(A.sum(axis=1)).ravel()
+Z = np.vstack([X, Xt])
+Z = np.hstack([Z, (A @ Z) / np.maximum(degree, 1)[:, None], degree[:, None]])
+X, Xt = Z[:len(train)], Z[len(train):]
 '''
 
 _TUNED = '''from sklearn.model_selection import GridSearchCV
@@ -257,6 +296,19 @@ def _needs(public_dir: pathlib.Path) -> tuple[bool, bool, bool]:
             any(pd.api.types.is_bool_dtype(train[c]) for c in features))
 
 
+@functools.lru_cache(maxsize=256)
+def _inputs(public_dir: pathlib.Path) -> tuple[bool, bool]:
+    """(audio clips, a graph): whether the task's rows name .wav files and whether edges.csv
+    links them."""
+    try:
+        train = pd.read_csv(public_dir / "train.csv", nrows=20)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return False, False
+    audio = any(not pd.api.types.is_numeric_dtype(train[c])
+                and train[c].astype(str).str.endswith(".wav").all() for c in train.columns)
+    return audio, (public_dir / "edges.csv").is_file()
+
+
 def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> str:
     """A complete program that trains a `tier` model (one of LADDER) and writes submission.csv,
     reading the task's files from `data_dir` (the agent's ./data link by default)."""
@@ -266,8 +318,11 @@ def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> st
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     by_name, unlabelled, bools = _needs(task.public_dir)
     labels = (_LABELS_BY_NAME if by_name else _LABELS) + (_DROP_UNLABELLED if unlabelled else "")
-    preamble = _PREAMBLE.format(data=data_dir, labels=labels,
-                                bools=_BOOLS if bools else "")
+    audio, graph = _inputs(task.public_dir)
+    preamble = _PREAMBLE.format(data=data_dir, labels=labels, bools=_BOOLS if bools else "",
+                                extra_kinds=_AUDIO_KINDS if audio else "",
+                                extra_features=(_AUDIO if audio else "") + (_GRAPH if graph
+                                                                             else ""))
     if kind == "class_probabilities":  # the label -> column match, as the importer makes it
         preamble += "\n\n" + inspect.getsource(class_columns.match_columns) + "\n\n"
     family = "classifier" if kind in _CLASSIFICATION + ("ranked_list",) else "regressor"

@@ -2,8 +2,8 @@
 
 Each rung is a self-contained Python script that reads the task's public/ train.csv and test.csv
 and writes submission.csv in its workspace, exactly as an agent would. The scripts share one
-prelude (loading, featurising per modality, fitting and writing the submission per output kind)
-and differ in the model: constant (train prior or mean), simple (25 nearest neighbours), linear
+prelude (loading, featurising each input column by what it holds, fitting and writing the
+submission per output kind) and differ in the model: constant (train prior or mean), simple (25 nearest neighbours), linear
 (softmax or ridge regression on standardised features; these three in numpy, cheap to
 start), tree ensemble (random forest) and tuned
 (3-fold CV model selection over forests, extra trees, boosting and linear models).
@@ -50,7 +50,7 @@ class BaselineSpec:
     """What a baseline script must know about a task (all of it public information)."""
 
     id_column: str
-    feature_kind: str  # tabular | text | image | timeseries
+    feature_kind: str  # the modality (seeds.MODALITIES)
     feature_columns: tuple[str, ...]  # input columns of train.csv/test.csv
     train_targets: tuple[str, ...]  # target columns in train.csv
     submission_columns: tuple[str, ...]  # target columns of submission.csv
@@ -89,45 +89,122 @@ CLASSIFY = OUT in ("probability", "label", "class_probabilities", "ordinal")
 MULTI_BINARY = OUT in ("multilabel", "ranked_list")
 
 
+def text_features(docs):
+    """log(1 + count) of the 200 words and word pairs found in most notes (a pair keeps a
+    negation); few and dense, so neighbours in this space are neighbours in content."""
+    import collections, re
+    tokens = [re.findall(r"[a-z_]+", str(t).lower()) for t in docs.fillna("")]
+    grams = [w + [a + " " + b for a, b in zip(w, w[1:])] for w in tokens]
+    spread = collections.Counter(g for d in grams for g in set(d))
+    common = sorted(spread.items(), key=lambda kv: (-kv[1], kv[0]))[:200]  # ties by name
+    vocab = {g: j for j, (g, c) in enumerate(common) if c >= 3}
+    X = np.zeros((len(grams), max(len(vocab), 1)))
+    for i, doc in enumerate(grams):
+        for g in doc:
+            if g in vocab:
+                X[i, vocab[g]] += 1.0
+    return np.log1p(X)
+
+
+def image_features(paths):
+    """Each channel pooled to a 4x4 grid, channel statistics, bright and saturated shares
+    (few features: the linear rung fits them from 50-200 rows)."""
+    from PIL import Image
+    rows = []
+    for rel in paths:
+        img = np.asarray(Image.open(os.path.join(PUBLIC, rel)).convert("RGB"), float) / 255.0
+        h, w, _ = img.shape
+        ph, pw = max(h // 4, 1), max(w // 4, 1)
+        small = img[: h - h % ph, : w - w % pw].reshape(h // ph, ph, w // pw, pw, 3).mean(
+            axis=(1, 3))
+        grey = img.mean(axis=2)
+        saturation = img.max(axis=2) - img.min(axis=2)
+        vivid = saturation > 0.4
+        colour = img[vivid].mean(axis=0) if vivid.any() else np.zeros(3)
+        grad = np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean()
+        rows.append(np.concatenate([small.ravel(), img.mean(axis=(0, 1)), img.std(axis=(0, 1)),
+                                    colour, [vivid.mean(), (grey > 0.6).mean(), grad]]))
+    return np.array(rows)
+
+
+def audio_features(paths):
+    """Log energy in 16 frequency bands, loudness, zero crossings and the envelope's bursts."""
+    import wave
+    rows = []
+    for rel in paths:
+        with wave.open(os.path.join(PUBLIC, rel)) as clip:
+            x = np.frombuffer(clip.readframes(clip.getnframes()), dtype="<i2") / 32768.0
+        spectrum = np.abs(np.fft.rfft(x))
+        edges = np.unique(np.geomspace(4, len(spectrum) - 1, 17).astype(int))
+        bands = [spectrum[a:b].sum() for a, b in zip(edges[:-1], edges[1:])]
+        frames = x[: len(x) // 200 * 200].reshape(-1, 200)
+        energy = np.sqrt((frames ** 2).mean(axis=1))
+        loud = energy > 2.0 * np.median(energy)
+        rows.append(np.concatenate([np.log1p(bands), [
+            np.sqrt((x ** 2).mean()), np.abs(np.diff(np.sign(x))).mean(), energy.max(),
+            energy.std(), loud.mean(), np.sum(np.diff(loud.astype(int)) == 1)]]))
+    return np.array(rows)
+
+
+def table_features(frame):
+    numeric = frame.select_dtypes(include="number")
+    numeric = numeric.fillna(numeric.median()).fillna(0.0)
+    categorical = [c for c in frame.columns if c not in numeric.columns]
+    parts = [numeric] + ([pd.get_dummies(frame[categorical].astype(str), dtype=float)]
+                         if categorical else [])
+    return pd.concat(parts, axis=1).to_numpy(float)
+
+
+def neighbour_features(both, X):
+    """Graph tasks: each node's mean standardised features over its edges.csv neighbours, and
+    its degree."""
+    edges = pd.read_csv(os.path.join(PUBLIC, "edges.csv"))
+    row = {v: i for i, v in enumerate(both[SPEC["id_column"]])}
+    a = edges.iloc[:, 0].map(row).to_numpy()
+    b = edges.iloc[:, 1].map(row).to_numpy()
+    keep = ~(np.isnan(a.astype(float)) | np.isnan(b.astype(float)))
+    a, b = a[keep].astype(int), b[keep].astype(int)
+    Z = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-9)
+    total, degree = np.zeros_like(Z), np.zeros(len(Z))
+    for u, v in ((a, b), (b, a)):
+        np.add.at(total, u, Z[v])
+        np.add.at(degree, u, 1.0)
+    return np.column_stack([total / np.maximum(degree, 1.0)[:, None], degree])
+
+
 def featurise(frames):
+    """Per column: file paths as images or audio, long strings as text, the rest as a table;
+    series as raw readings plus statistics; graphs add neighbour means."""
     kind, cols = SPEC["feature_kind"], SPEC["feature_columns"]
     both = pd.concat(frames, ignore_index=True)
-    if kind == "text":
-        import collections, re
-        docs = [re.findall(r"[a-z_]+", str(t).lower()) for t in both[cols[0]].fillna("")]
-        frequency = collections.Counter(w for d in docs for w in d)
-        vocab = {w: j for j, (w, _) in enumerate(frequency.most_common(400))}
-        X = np.zeros((len(docs), len(vocab)))
-        for i, doc in enumerate(docs):
-            for w in doc:
-                if w in vocab:
-                    X[i, vocab[w]] += 1.0
-    elif kind == "image":
-        from PIL import Image
-        rows = []
-        for rel in both[cols[0]]:
-            img = np.asarray(Image.open(os.path.join(PUBLIC, rel)), dtype=float) / 255.0
-            h, w = img.shape
-            small = img[: h - h % 4, : w - w % 4].reshape(h // 4, 4, w // 4, 4).mean(axis=(1, 3))
-            grad = np.abs(np.diff(img, axis=0)).mean() + np.abs(np.diff(img, axis=1)).mean()
-            rows.append(np.concatenate([small.ravel(), [img.mean(), img.std(), (img > 0.5).mean(),
-                                                        (img > 0.75).mean(), grad]]))
-        X = np.array(rows)
-    elif kind == "timeseries":
+    n = len(frames[0])
+    if kind == "timeseries":
         V = both[cols].to_numpy(dtype=float)
         t = np.arange(V.shape[1]) - (V.shape[1] - 1) / 2
         slope = (V - V.mean(axis=1, keepdims=True)) @ t / (t @ t)
         stats = [V.mean(1), V.std(1), V.min(1), V.max(1), V[:, -1], slope,
                  np.diff(V, axis=1).std(1)]
         X = np.column_stack([V, *stats])
-    else:
-        numeric = both[cols].select_dtypes(include="number")
-        numeric = numeric.fillna(numeric.median()).fillna(0.0)
-        categorical = [c for c in cols if c not in numeric.columns]
-        parts = [numeric] + ([pd.get_dummies(both[categorical].astype(str), dtype=float)]
-                             if categorical else [])
-        X = pd.concat(parts, axis=1).to_numpy(float)
-    n = len(frames[0])
+        return X[:n], X[n:]
+    parts, table = [], []
+    for c in cols:
+        values = both[c]
+        names = values.astype(str).str.lower()
+        strings = not pd.api.types.is_numeric_dtype(values)
+        if strings and names.str.endswith((".png", ".jpg")).all():
+            parts.append(image_features(values))
+        elif strings and names.str.endswith(".wav").all():
+            parts.append(audio_features(values))
+        elif strings and names.str.len().mean() > 40:
+            parts.append(text_features(values))
+        else:
+            table.append(c)
+    if table:
+        T = table_features(both[table])
+        parts.append(T)
+        if kind == "graph":
+            parts.append(neighbour_features(both, T))
+    X = np.column_stack(parts) if parts else np.zeros((len(both), 1))
     return X[:n], X[n:]
 
 

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 from sandmle_jax.synth import seed_dna, submissions
 from sandmle_jax.synth.candidate import Candidate, score_frame
@@ -148,16 +149,24 @@ def no_duplicate_rows(candidate: Candidate, draft: Task) -> str | None:
     return None
 
 
+def _content_column(column) -> bool:
+    """Paths to per-row files, or free text: what the row is about, not a recorded value."""
+    if pd.api.types.is_numeric_dtype(column):
+        return False
+    cells = column.dropna().astype(str)
+    paths = cells.str.fullmatch(r"[\w.-]+/[\w.-]+\.[A-Za-z0-9]+")
+    return bool(len(cells)) and (paths.all() or cells.str.len().mean() > 40)
+
+
 @register_gate("no_leaky_column")
 def no_leaky_column(candidate: Candidate, draft: Task) -> str | None:
-    """No single train.csv column (the id included) predicts the target at gold level. The
-    modality's own input column (text, image path) is the task's input, not a leak."""
+    """No single train.csv column (the id included) predicts the target at gold level. A
+    column of content (a note, an image or audio path) is the task's input, not a leak."""
     data, thresholds = candidate.data, candidate.thresholds
     if thresholds is None:
         return "no thresholds"
-    columns = [data.id_column]
-    if data.baseline.feature_kind not in ("text", "image"):
-        columns += list(data.baseline.feature_columns)
+    columns = [data.id_column] + [c for c in data.baseline.feature_columns
+                                  if not _content_column(data.train[c])]
     leaks = []
     with tempfile.TemporaryDirectory(prefix="leakscan-") as tmp:
         for column in columns:

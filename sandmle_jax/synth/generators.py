@@ -1,56 +1,28 @@
 """Modality generators: rows of observable inputs plus the latent values the hidden rule reads.
 
-One registered generator per modality (tabular rules with noise; text from a grammar whose
-cue-word counts carry the label; small images of shapes on textured backgrounds whose count,
-size and brightness carry it; series with level, trend, seasonality and noise). A generator
-returns `Inputs`: public feature columns (no id), per-row files (PNG images) and the latent
-matrix; `informative` says how many leading latent columns the rule may use, the rest being
-visible distractions.
+One generator per modality (`GENERATORS`): tabular rules with noise; text as sentences whose
+content carries the label (how strongly each cue is mentioned, negated mentions counting for
+nothing); series with level, trend, seasonality and noise; RGB images and audio clips
+(media.py); node graphs (graphs.py); and multimodal rows, a table plus a text or an image. A
+generator returns `Inputs` (inputs.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
+from sandmle_jax.synth import graphs, media
 from sandmle_jax.synth.domains import Domain
 from sandmle_jax.synth.dna import TaskDNA
+from sandmle_jax.synth.inputs import Inputs, standardise
 from sandmle_jax.synth.targets import Forecast
 
-
-@dataclasses.dataclass(frozen=True)
-class Inputs:
-    features: pd.DataFrame  # public input columns, one row per example, no id
-    feature_kind: str  # BaselineSpec.feature_kind
-    latent: np.ndarray  # (n, p) what the rule reads
-    informative: int  # the rule uses latent[:, :informative]
-    files: tuple[bytes, ...] = ()  # per-row file contents (images), named after the row's id
-    file_column: str = ""  # the feature column that holds each row's file path
-    forecast: Forecast | None = None
-
-
 Generator = Callable[[TaskDNA, Domain, int, np.random.Generator], Inputs]
-GENERATORS: dict[str, Generator] = {}
 
 
-def register_generator(modality: str):
-    def decorator(fn: Generator) -> Generator:
-        GENERATORS[modality] = fn
-        return fn
-    return decorator
-
-
-def _standardise(x: np.ndarray) -> np.ndarray:
-    std = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
-@register_generator("tabular")
 def tabular(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
     if "n_numeric" in dna.input_shape:  # a real seed's column count; distractors are among them
         n_numeric = min(int(dna.input_shape["n_numeric"]), len(domain.numeric))
@@ -85,28 +57,44 @@ def tabular(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> I
     return Inputs(frame, "tabular", latent, informative=n_informative + len(effects))
 
 
-@register_generator("text")
+_INTENSITY = (("slight", 0.5), ("", 1.0), ("marked", 1.5), ("severe", 2.0))
+_NEGATED = ("no {cue} at all", "without any {cue}", "{cue} was ruled out", "not a trace of {cue}")
+
+
+def _sentence(words: list[str]) -> str:
+    text = " ".join(w for w in words if w)
+    return text[0].upper() + text[1:] + "."
+
+
 def text(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
-    n_cues = min(int(dna.input_shape.get("n_cues", 5)) + dna.n_distractors, len(domain.cue_words))
+    """Notes of a few sentences; each mention of a cue has an intensity or is negated, and the
+    rule reads the summed intensity per cue, so word counts alone only approximate it."""
+    informative = int(dna.input_shape.get("n_cues", 5))
+    n_cues = min(informative + dna.n_distractors, len(domain.cue_words))
+    informative = min(informative, n_cues)
     cues = [domain.cue_words[i] for i in rng.choice(len(domain.cue_words), n_cues, replace=False)]
     words = int(dna.input_shape.get("words", 30))
-    rates = np.exp(rng.normal(-0.3, 0.8, size=(n, n_cues)))
-    counts = rng.poisson(rates)
+    mentions = rng.poisson(np.exp(rng.normal(-0.4, 0.7, size=(n, n_cues))))
+    strength = np.zeros((n, n_cues))
     docs = []
     for row in range(n):
+        sentences = []
+        for j, cue in enumerate(cues):
+            for _ in range(mentions[row, j]):
+                lead = list(rng.choice(domain.filler, size=2))
+                if rng.random() < 0.3:
+                    template = _NEGATED[rng.integers(len(_NEGATED))]
+                    sentences.append(_sentence(lead + [template.format(cue=cue)]))
+                    continue
+                word, weight = _INTENSITY[rng.integers(len(_INTENSITY))]
+                strength[row, j] += weight
+                sentences.append(_sentence(lead + [word, cue]))
         length = words * (3 if rng.random() < dna.outlier_rate else 1)
-        tokens = [cue for cue, c in zip(cues, counts[row]) for _ in range(c)]
-        filler = rng.choice(domain.filler, size=max(length - len(tokens), 4))
-        tokens = list(rng.permutation(np.array(tokens + list(filler), dtype=object)))
-        sentences, start = [], 0
-        while start < len(tokens):
-            stop = start + int(rng.integers(5, 10))
-            sentence = " ".join(tokens[start:stop])
-            sentences.append(sentence[0].upper() + sentence[1:] + ".")
-            start = stop
-        docs.append(" ".join(sentences))
-    latent = _standardise(counts.astype(float))
-    informative = int(dna.input_shape.get("n_cues", 5))
+        while sum(len(s.split()) for s in sentences) < length:
+            sentences.append(_sentence(list(rng.choice(domain.filler,
+                                                       size=int(rng.integers(4, 8))))))
+        docs.append(" ".join(rng.permutation(np.array(sentences, dtype=object))))
+    latent = standardise(strength)
     frame = pd.DataFrame({"text": docs})
     side = min(int(dna.input_shape.get("n_numeric", 0)), len(domain.numeric))
     if side:  # a real seed's numeric side columns (shipped text seeds have none)
@@ -117,44 +105,6 @@ def text(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inpu
         informative += side
     return Inputs(frame, "text", latent, informative=informative)
 
-
-def _png(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels * 255, 0, 255).astype(np.uint8), mode="L").save(
-        buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
-@register_generator("image")
-def image(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
-    side = int(dna.input_shape.get("side", 16))
-    yy, xx = np.mgrid[0:side, 0:side]
-    count = rng.integers(0, 6, size=n).astype(float)
-    radius = rng.uniform(1.0, 2.6, size=n)
-    brightness = rng.uniform(0.55, 1.0, size=n)
-    texture = rng.uniform(0.0, 0.2, size=n)  # distraction: background stripes
-    background = rng.uniform(0.05, 0.25, size=n)  # distraction: background level
-    files = []
-    for row in range(n):
-        angle, freq = rng.uniform(0, np.pi), rng.uniform(0.3, 1.2)
-        canvas = background[row] + texture[row] * 0.5 * (1 + np.sin(
-            freq * (np.cos(angle) * xx + np.sin(angle) * yy)))
-        for _ in range(int(count[row])):
-            cy, cx = rng.uniform(1, side - 1, size=2)
-            disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius[row] ** 2
-            canvas = np.where(disc, np.maximum(canvas, brightness[row]), canvas)
-        speckles = rng.random((side, side)) < 0.01 * dna.n_distractors
-        canvas = np.where(speckles, rng.uniform(0.5, 1.0), canvas)
-        canvas = canvas + 0.04 * rng.standard_normal((side, side))
-        if rng.random() < dna.outlier_rate:
-            canvas = 1.0 - canvas  # an inverted scan
-        files.append(_png(canvas))
-    latent = _standardise(np.column_stack([count, radius, brightness, texture, background]))
-    return Inputs(pd.DataFrame({"image": [""] * n}), "image", latent, informative=3,
-                  files=tuple(files), file_column="image")
-
-
-@register_generator("timeseries")
 def timeseries(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
     length = int(dna.input_shape.get("length", 32))
     horizon = int(dna.input_shape.get("horizon", 0)) if dna.task_type == "forecasting" else 0
@@ -171,6 +121,23 @@ def timeseries(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -
     spikes = rng.random((n, length)) < dna.outlier_rate
     observed = np.where(spikes, observed + 25.0 * rng.choice([-1.0, 1.0], (n, length)), observed)
     columns = {f"t{j:02d}": np.round(observed[:, j], 2) for j in range(length)}
-    latent = _standardise(np.column_stack([level, trend, amplitude, noise_sd, period]))
+    latent = standardise(np.column_stack([level, trend, amplitude, noise_sd, period]))
     forecast = Forecast(values=clean[:, length:], noise_sd=noise_sd) if horizon else None
     return Inputs(pd.DataFrame(columns), "timeseries", latent, informative=4, forecast=forecast)
+
+
+def multimodal(dna: TaskDNA, domain: Domain, n: int, rng: np.random.Generator) -> Inputs:
+    """A table plus one text note (`n_cues` in the input shape) or one image (`side`) per row;
+    the rule reads both."""
+    table = tabular(dna, domain, n, rng)
+    second = (media.image if "side" in dna.input_shape else text)(dna, domain, n, rng)
+    features = pd.concat([table.features, second.features], axis=1)
+    return Inputs(features, "multimodal", table.informative_first(second),
+                  informative=table.informative + second.informative, files=second.files,
+                  file_column=second.file_column)
+
+
+GENERATORS: dict[str, Generator] = {
+    "tabular": tabular, "text": text, "image": media.image, "timeseries": timeseries,
+    "multimodal": multimodal, "graph": graphs.node_graph, "audio": media.audio,
+}

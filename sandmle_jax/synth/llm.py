@@ -38,7 +38,8 @@ from sandmle_jax.synth.candidate import write_draft
 from sandmle_jax.synth.chat import fenced
 from sandmle_jax.synth.procedural import checked_thresholds, develop_from_data, grading_checks
 from sandmle_jax.synth.roles import Development, Inspection, Roles, Workshop
-from sandmle_jax.synth.seeds import Seed
+from sandmle_jax.synth.inputs import EDGES_FILE
+from sandmle_jax.synth.seeds import MODALITIES, Seed
 from sandmle_jax.synth.synthesis import ID_COLUMN, TaskData
 from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks.task import TaskError
@@ -200,19 +201,21 @@ class Strategist:
 
 
 _DEVELOPER = """You are the ML Developer. Write one self-contained Python script (numpy, pandas;
-PIL for images) that synthesises a task's micro dataset from a hidden rule
-`label = f(features) + noise`, seeded with the given seed so that every run writes the same bytes.
+PIL for images, the wave module for audio) that synthesises a task's micro dataset from a
+hidden rule `label = f(features) + noise`, seeded with the given seed so that every run writes
+the same bytes.
 It must write into the current directory:
 - train.csv: column `id`, the input columns, the target column(s); exactly n_train rows;
 - test.csv: `id` and the input columns; exactly n_test rows;
 - answers.csv: `id` and the submission target columns for the test rows (hidden from agents);
 - sample_submission.csv: the test ids with a constant prediction;
 - gold_submission.csv: the test ids with the noise-free rule's predictions;
-- task_info.json: {{"feature_kind": "tabular"|"text"|"image"|"timeseries", "feature_columns":
+- task_info.json: {{"feature_kind": {kinds}, "feature_columns":
   [...], "train_targets": [...], "submission_columns": [...], "output": one of {outputs},
   "classes": [...] (class_probabilities only), "k": 0 (ranked lists: list length),
   "non_negative": false, "rule_parameters": [every number of the hidden rule]}};
-- images under images/ if the task has images.
+- per-row files under images/ (PNG) or audio/ (WAV), named in a feature column, if the task
+  has them; for a graph, edges.csv (`source`, `target`: ids of train or test rows).
 sample_submission.csv, gold_submission.csv and answers.csv follow the submission format of the
 task's output:
 {formats}
@@ -241,10 +244,12 @@ def _read_outputs(
     except ValueError as e:
         raise RoleFailure(f"an output file does not parse: {e}")
     files = {}
-    images = workspace / "images"
-    if images.is_dir():
-        for name in sorted(os.listdir(images)):
-            files[f"images/{name}"] = read_workspace_file(workspace, f"images/{name}")
+    for folder in ("images", "audio"):
+        if (workspace / folder).is_dir():
+            for name in sorted(os.listdir(workspace / folder)):
+                files[f"{folder}/{name}"] = read_workspace_file(workspace, f"{folder}/{name}")
+    if (workspace / EDGES_FILE).is_file():
+        files[EDGES_FILE] = read_workspace_file(workspace, EDGES_FILE)
     return frames, info, files
 
 
@@ -309,7 +314,8 @@ class Developer:
             user += ("\nFollow the brief in the DNA, and keep this structure of the real seed "
                      f"(re-read from your files; n_* count input columns by type):\n"
                      f"{json.dumps(keep, indent=2)}")
-        system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS), formats=submission_formats())
+        system = _DEVELOPER.format(outputs=list(OUTPUT_KINDS), formats=submission_formats(),
+                                   kinds="|".join(f'"{m}"' for m in MODALITIES))
         code, data = _converse(self.chat, "ml_developer", system, user, attempt, self.max_attempts)
         replay = self._run(code, workshop, empty).digest()
         return develop_from_data(task_id, dna, data, replay, workshop, BACKEND)

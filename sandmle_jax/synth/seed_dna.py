@@ -12,8 +12,8 @@ from them (the generator's `seed_dna_kept` gate).
 Tolerance, stated once: a micro table holds at most MAX_NUMERIC numeric and MAX_CATEGORICAL
 categorical columns (the domain vocabularies' sizes), so a wider seed keeps its column counts up
 to those caps; a text seed keeps one free-text column and its numeric side columns (capped
-alike) and drops its other side columns (categorical, time); image and series seeds keep their
-modality's generator shape; multi-target regression keeps at most MAX_VALUE_TARGETS targets and
+alike) and drops its other side columns (categorical, time); image, series, audio and graph
+seeds keep their modality's generator shape (a graph its numeric node features, capped alike); multi-target regression keeps at most MAX_VALUE_TARGETS targets and
 multilabel at most MAX_LABELS labels. Class shares, missing and outlier rates, signal, linearity
 and relevant share are not structural: they steer the mutations (imbalance, gaps, outliers,
 label noise, non-linearity, distractors and how many inputs the rule reads); the micro scale
@@ -210,7 +210,12 @@ def micro_shape(dna: SeedDNA) -> dict[str, int]:
                 "n_numeric": min(dna.n_numeric, MAX_NUMERIC)}
     if dna.modality == "timeseries":
         return {"length": 32, "horizon": dna.n_targets if dna.task_type == "forecasting" else 0}
-    return {"side": 16}
+    if dna.modality == "graph":
+        return {"n_features": int(np.clip(dna.n_numeric, 2, MAX_NUMERIC)), "communities": 4,
+                "degree": 6}
+    if dna.modality == "audio":
+        return {"samples": 4000}
+    return {"side": 32}
 
 
 def _micro_targets(dna: SeedDNA) -> int:

@@ -19,7 +19,7 @@ from sandmle_jax import dataclass_keys
 from sandmle_jax.errors import UserError
 from sandmle_jax.tasks import metrics as metrics_lib
 
-MODALITIES = ("tabular", "text", "image", "timeseries")
+MODALITIES = ("tabular", "text", "image", "timeseries", "multimodal", "graph", "audio")
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "ordinal", "ranking",
               "forecasting")
 

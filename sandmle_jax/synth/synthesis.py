@@ -23,6 +23,7 @@ from sandmle_jax.synth import rules as rules_lib
 from sandmle_jax.synth import targets as targets_lib
 from sandmle_jax.synth.baselines import BaselineSpec
 from sandmle_jax.synth.dna import TaskDNA
+from sandmle_jax.synth.inputs import EDGES_FILE
 
 ID_COLUMN = "id"
 
@@ -36,7 +37,7 @@ class TaskData:
     answers: pd.DataFrame  # id, submission target columns (hidden)
     sample: pd.DataFrame  # id, constant sample predictions
     gold: pd.DataFrame  # id, the gold reference predictions (hidden)
-    files: Mapping[str, bytes]  # extra public inputs by path under public/ (images/...)
+    files: Mapping[str, bytes]  # extra public inputs by path under public/ (images/, edges.csv)
     baseline: BaselineSpec
     rule: Mapping[str, Any]  # the hidden rule, for the record (never published)
     rule_parameters: tuple[float, ...]  # its numbers, for the description gate
@@ -90,11 +91,14 @@ def synthesize(dna: TaskDNA) -> TaskData:
 
     ids = id_rng.choice(900_000, size=n, replace=False) + 100_000
     features = inputs.features.copy()
-    files = {}
+    files: dict[str, bytes] = {}
     if inputs.file_column:
-        paths = [f"images/{i}.png" for i in ids]
+        paths = [f"{inputs.file_folder}/{i}{inputs.file_suffix}" for i in ids]
         features[inputs.file_column] = paths
         files = dict(zip(paths, inputs.files))
+    if inputs.edges is not None:
+        edges = pd.DataFrame({"source": ids[inputs.edges[:, 0]], "target": ids[inputs.edges[:, 1]]})
+        files[EDGES_FILE] = edges.to_csv(index=False).encode()
     train_slice, test_slice = slice(0, dna.n_train), slice(dna.n_train, n)
     id_frame = pd.DataFrame({ID_COLUMN: ids})
     everything = pd.concat([id_frame, features.reset_index(drop=True)], axis=1)

@@ -49,26 +49,51 @@ def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
                      for c in spec.train_targets) + "."
 
 
-def _inputs_text(dna: TaskDNA, domain: Domain, data: TaskData) -> list[str]:
-    spec = data.baseline
-    if spec.feature_kind == "text":
-        return [f"- `text`: a free-text note written about the {domain.entity}."]
-    if spec.feature_kind == "image":
-        side = dna.input_shape.get("side", 16)
-        return [f"- `image`: the path (under the data folder) of a {side}x{side} grayscale PNG "
-                f"from the {domain.image[0]}; images show {domain.image[1]} on a textured "
-                f"background."]
-    if spec.feature_kind == "timeseries":
-        first, last = spec.feature_columns[0], spec.feature_columns[-1]
-        return [f"- `{first}` .. `{last}`: {len(spec.feature_columns)} consecutive readings of "
-                f"the {domain.signal[0]} ({domain.signal[1]}), oldest first."]
+def _image_line(dna: TaskDNA, domain: Domain, column: str) -> str:
+    side = max(int(dna.input_shape.get("side", 32)), 32)
+    return (f"- `{column}`: the path (under the data folder) of a {side}x{side} colour PNG from "
+            f"the {domain.image[0]}; images show {domain.image[1]} on a textured background.")
+
+
+def _table_lines(data: TaskData, columns: list[str]) -> list[str]:
     lines = []
-    for column in spec.feature_columns:
+    for column in columns:
         series = data.train[column]
         kind = "numeric" if pd.api.types.is_numeric_dtype(series) else "categorical"
         gaps = " (may be empty)" if series.isna().any() else ""
         lines.append(f"- `{column}`: {kind}{gaps}")
     return lines
+
+
+def _inputs_text(dna: TaskDNA, domain: Domain, data: TaskData) -> list[str]:
+    spec = data.baseline
+    note = f"- `text`: a free-text note written about the {domain.entity}."
+    if spec.feature_kind == "text":
+        return [note]
+    if spec.feature_kind == "image":
+        return [_image_line(dna, domain, "image")]
+    if spec.feature_kind == "audio":
+        return [f"- `audio`: the path (under the data folder) of a half-second mono WAV clip "
+                f"(8 kHz, 16-bit) recorded at the {domain.entity}."]
+    if spec.feature_kind == "timeseries":
+        first, last = spec.feature_columns[0], spec.feature_columns[-1]
+        return [f"- `{first}` .. `{last}`: {len(spec.feature_columns)} consecutive readings of "
+                f"the {domain.signal[0]} ({domain.signal[1]}), oldest first."]
+    if spec.feature_kind == "multimodal":
+        extra = [c for c in spec.feature_columns if c in ("text", "image")]
+        table = [c for c in spec.feature_columns if c not in extra]
+        return _table_lines(data, table) + [
+            note if c == "text" else _image_line(dna, domain, c) for c in extra]
+    lines = _table_lines(data, list(spec.feature_columns))
+    if spec.feature_kind == "graph":
+        lines.append(f"- `edges.csv`: the links between {domain.entity}s, one undirected edge "
+                     "per row (`source`, `target`: ids of train or test rows).")
+    return lines
+
+
+_FILES = {"images/": "one PNG per row, named in the `image` column",
+          "audio/": "one WAV clip per row, named in the `audio` column",
+          "edges.csv": "the graph over all rows (train and test), one edge per row"}
 
 
 def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
@@ -80,8 +105,9 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
              "targets.",
              f"- `test.csv`: {len(data.test)} rows with inputs only.",
              "- `sample_submission.csv`: a valid submission in the expected format."]
-    if data.files:
-        files.append("- `images/`: one PNG per row, named in the `image` column.")
+    for name, what in _FILES.items():
+        if any(path.startswith(name) for path in data.files):
+            files.append(f"- `{name}`: {what}.")
     what = {"probability": "the probability that the target is 1",
             "label": "the predicted label", "ordinal": "the predicted integer grade",
             "class_probabilities": "one probability per class (each row summing to 1)",

@@ -1,8 +1,10 @@
 """What a competition's data looks like, read off its files: modality and task type.
 
 Used where a task arrives without them (an imported MLE-bench competition). The rules, in order:
-image files under public/ (or a column of image file names) make it `image`; a column of long,
-wordy strings makes it `text`; a column of dates or times makes it `timeseries`; else `tabular`.
+audio files under public/ (or a column of their names) make it `audio`; an edge list
+(`edges.csv`, `*edges*.csv`, `links.csv`) beside the tables makes it `graph`; image files (or a
+column of image file names) make it `image`; a column of long, wordy strings makes it `text`; a
+column of dates or times makes it `timeseries`; else `tabular`.
 The task type follows from the metric's kind, and for a class-label metric from how many
 classes the answers hold.
 """
@@ -17,6 +19,7 @@ import pandas as pd
 from sandmle_jax.tasks import metrics as metrics_lib
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".aiff", ".m4a")
 _TEXT_MIN_CHARS = 40  # mean length of a free-text column
 _TEXT_MIN_WORDS = 4
 _SAMPLE_ROWS = 2000
@@ -35,13 +38,17 @@ def training_table(public_dir: pathlib.Path, exclude: tuple[str, ...] = ()) -> p
     return pd.read_csv(pick[0], nrows=_SAMPLE_ROWS)
 
 
-def _has_image_files(public_dir: pathlib.Path) -> bool:
-    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in public_dir.rglob("*"))
+def _has_files(public_dir: pathlib.Path, suffixes: tuple[str, ...]) -> bool:
+    return any(p.suffix.lower() in suffixes for p in public_dir.rglob("*"))
+
+
+def _names_end(column: pd.Series, suffixes: tuple[str, ...]) -> bool:
+    values = column.dropna().astype(str)
+    return len(values) > 0 and values.str.lower().str.endswith(suffixes).mean() > 0.9
 
 
 def is_image_names(column: pd.Series) -> bool:
-    values = column.dropna().astype(str)
-    return len(values) > 0 and values.str.lower().str.endswith(IMAGE_SUFFIXES).mean() > 0.9
+    return _names_end(column, IMAGE_SUFFIXES)
 
 
 def is_text(column: pd.Series) -> bool:
@@ -81,11 +88,17 @@ def column_kind(name: str, column: pd.Series) -> str:
 
 
 def infer_modality(public_dir: str | pathlib.Path, skip_columns: tuple[str, ...] = ()) -> str:
-    """`image`, `text`, `timeseries` or `tabular` (see the module docstring)."""
+    """`audio`, `graph`, `image`, `text`, `timeseries` or `tabular` (the module docstring)."""
     public_dir = pathlib.Path(public_dir)
     table = training_table(public_dir)
     columns = [c for c in table.columns if c not in skip_columns]
-    if _has_image_files(public_dir) or any(is_image_names(table[c]) for c in columns):
+    if _has_files(public_dir, AUDIO_SUFFIXES) or any(
+            _names_end(table[c], AUDIO_SUFFIXES) for c in columns):
+        return "audio"
+    if any(p.name.lower() == "links.csv" or "edges" in p.stem.lower()
+           for p in public_dir.glob("*.csv")):
+        return "graph"
+    if _has_files(public_dir, IMAGE_SUFFIXES) or any(is_image_names(table[c]) for c in columns):
         return "image"
     if any(is_text(table[c]) for c in columns):
         return "text"

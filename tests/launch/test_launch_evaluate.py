@@ -11,7 +11,9 @@ import sys
 
 import torch
 import transformers
-from conftest import json_endpoint, qwen_tokenizer_dir, write_tabular_task
+from conftest import qwen_tokenizer_dir, write_tabular_task
+
+from benchmarks.scripted_llm import json_endpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = f"--config={ROOT / 'configs' / 'tiny_cpu.py'}"

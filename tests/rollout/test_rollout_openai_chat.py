@@ -4,8 +4,8 @@ temperature / max_tokens are detected and the request is re-sent the reasoning w
 refusals are reported at once."""
 
 import pytest
-from conftest import json_endpoint
 
+from benchmarks.scripted_llm import json_endpoint
 from sandmle_jax.rollout import openai_chat
 
 MAX_TOKENS_REFUSED = {

@@ -15,7 +15,8 @@ from sandmle_jax.tasks import metrics
 def test_shipped_seeds_cover_the_issue_matrix():
     shipped = seeds.load_seeds()
     assert len(shipped) >= 12
-    assert {s.modality for s in shipped.values()} == {"tabular", "text", "image", "timeseries"}
+    assert {s.modality for s in shipped.values()} == {"tabular", "text", "image", "timeseries",
+                                                      "multimodal", "graph", "audio"}
     task_types = {s.task_type for s in shipped.values()}
     assert {"binary", "multiclass", "multilabel", "regression"} <= task_types
     assert {"ranking", "forecasting"} & task_types
@@ -28,8 +29,8 @@ def test_seed_rejects_unknown_metric_and_modality():
     raw = seeds.load_seeds()["tabular_binary_auc"].to_dict()
     with pytest.raises(seeds.SeedError, match="unknown metric"):
         seeds.Seed.from_dict({**raw, "metric": "f2_score"})
-    with pytest.raises(seeds.SeedError, match="modality 'audio'"):
-        seeds.Seed.from_dict({**raw, "modality": "audio"})
+    with pytest.raises(seeds.SeedError, match="modality 'video'"):
+        seeds.Seed.from_dict({**raw, "modality": "video"})
     with pytest.raises(seeds.SeedError, match="unknown keys"):
         seeds.Seed.from_dict({**raw, "colour": "red"})
 
