@@ -5,7 +5,9 @@ The release keeps one folder per task, `<id>/prepared/public/` with description.
 (see evaluators.py for the evaluator's contract), and lists the usable ids in
 `ok_competitions_sanity.json`. Its answers sit in public/; ours never do, so an export writes
 them to `prepared/private/` with the task's evaluator, and public/evaluator.py is a shim that
-runs the private one from there (the release's tools find and run it as before).
+runs the private one from there (the release's tools find and run it as before). Our task.json
+goes to `prepared/private/task.json`, which the release's tools ignore, so that reading our own
+export back keeps what the layout cannot say (modality, task type, title, DNA).
 
 An import reads such a bundle (answers in public/ or private/), runs its evaluator in the
 sandbox to learn the direction and the thresholds, and names the registry metric whose scores
@@ -35,8 +37,8 @@ from sandmle_jax.tasks import evaluators, grading
 from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks import profile
 from sandmle_jax.tasks.mlebench import Imported, answers_for
-from sandmle_jax.tasks.task import (ANSWERS, DESCRIPTION, SAMPLE_SUBMISSION, Task, TaskError,
-                                    TaskSpec, load_task, read_csv_strict, save_task)
+from sandmle_jax.tasks.task import (ANSWERS, DESCRIPTION, SAMPLE_SUBMISSION, TASK_JSON, Task,
+                                    TaskError, TaskSpec, load_task, read_csv_strict, save_task)
 
 PREPARED = "prepared"
 OK_LIST = "ok_competitions_sanity.json"
@@ -84,6 +86,8 @@ def export_task(task: Task, out_root: pathlib.Path) -> pathlib.Path:
     (public / evaluators.EVALUATOR).write_text(SHIM)
     (private / evaluators.EVALUATOR).write_text(source)
     task.answers[task.submission_columns].to_csv(private / evaluators.ANSWER_FILE, index=False)
+    spec = dataclasses.replace(task.spec, checksums={})
+    (private / TASK_JSON).write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
     return target
 
 
@@ -217,19 +221,44 @@ def import_task(prepared: pathlib.Path, out_dir: pathlib.Path, pool: Pool,
         raise TaskError(f"{task_id}: its evaluator's scores ({shown}) match no registry metric "
                         f"({'lower' if first.is_lower_better else 'higher'} is better); it "
                         "cannot be graded here")
+    recorded = _recorded_spec(prepared)
+    if recorded is not None:  # one of our exports: its metric must be among the matches
+        kept = [m for m in matches if m[0] == recorded.metric]
+        if not kept:
+            raise TaskError(f"{task_id}: its task.json says {recorded.metric}, but its "
+                            f"evaluator scores as {[n for n, _ in matches]}")
+        matches = kept + [m for m in matches if m[0] != recorded.metric]
     metric, fitted = matches[0]
-    modality = profile.infer_modality(public, skip_columns=(columns[0],))
+    if recorded is not None:
+        modality, task_type = recorded.modality, recorded.task_type
+    else:
+        modality = profile.infer_modality(public, skip_columns=(columns[0],))
+        task_type = profile.infer_task_type(metrics_lib.get_metric(metric),
+                                            fitted[columns[1:]], modality)
+    origin = {"backend": "release", "source": str(prepared),
+              "also_matched": [n for n, _ in matches[1:]]}
     spec = dataclasses.replace(
-        draft, metric=metric, modality=modality,
-        task_type=profile.infer_task_type(metrics_lib.get_metric(metric), fitted[columns[1:]],
-                                          modality),
-        generator={"backend": "release", "source": str(prepared),
-                   "also_matched": [n for n, _ in matches[1:]]},
+        draft, metric=metric, modality=modality, task_type=task_type,
+        generator=origin if recorded is None else {**recorded.generator, "release": origin},
         sizes={"test_rows": len(fitted)})
+    if recorded is not None:
+        spec = dataclasses.replace(spec, title=recorded.title, seed_id=recorded.seed_id,
+                                   dna=recorded.dna, sizes=recorded.sizes)
     files: dict[str, Any] = {p.name: p for p in sorted(public.iterdir())
                              if p.name not in (evaluators.EVALUATOR, evaluators.ANSWER_FILE)}
     return save_task(out_dir, spec, public=files,
                      private={ANSWERS: fitted, evaluators.EVALUATOR: source})
+
+
+def _recorded_spec(prepared: pathlib.Path) -> TaskSpec | None:
+    """Our task.json beside the answers, where an export of ours wrote it."""
+    path = prepared / "private" / TASK_JSON
+    if not path.is_file():
+        return None
+    try:
+        return TaskSpec.from_dict(json.loads(path.read_text()), where=str(path))
+    except (ValueError, TaskError) as e:
+        raise TaskError(f"{path}: unreadable ({e})") from None
 
 
 def _title(public: pathlib.Path, task_id: str) -> str:

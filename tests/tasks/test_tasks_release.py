@@ -61,6 +61,8 @@ def test_export_then_import_gives_back_each_task(tmp_path, pool):
         original, back = tasks[result.competition_id], result.task
         assert back.spec.metric == original.spec.metric, result.line()
         assert back.spec.thresholds == original.spec.thresholds
+        for field in ("modality", "task_type", "title", "target_columns"):
+            assert getattr(back.spec, field) == getattr(original.spec, field), field
         assert back.spec.lower_is_better == original.spec.lower_is_better
         assert back.answers.equals(original.answers[back.answers.columns])
         submission = original.sample_submission.copy()
@@ -73,6 +75,16 @@ def test_export_then_import_gives_back_each_task(tmp_path, pool):
         submission.to_csv(path, index=False)
         assert grading.grade(back, path).score == grading.grade(original, path).score
         assert (back.private_dir / evaluators.EVALUATOR).is_file()
+
+
+def test_an_export_whose_task_json_contradicts_its_evaluator_is_refused(tmp_path, pool):
+    write_task(tmp_path / "tasks" / "auc", task_id="auc", n=N)
+    release.export_all(tmp_path / "tasks", tmp_path / "bundle")
+    recorded = tmp_path / "bundle" / "auc" / "prepared" / "private" / "task.json"
+    spec = json.loads(recorded.read_text())
+    recorded.write_text(json.dumps({**spec, "metric": "accuracy"}))
+    (result,) = release.import_all(tmp_path / "bundle", tmp_path / "back", pool, LIMITS)
+    assert "says accuracy, but its evaluator scores as ['roc_auc'" in result.refused
 
 
 def test_exported_evaluator_runs_as_the_release_runs_it(tmp_path):
