@@ -47,7 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.rollout.top_p = 1.0
     c.rollout.concurrency = 64  # episodes in flight: one step's 16 tasks x 4 rollouts
     c.rollout.sglang_urls = ("http://127.0.0.1:30000",)  # servers or one sglang-router URL
-    c.rollout.sglang_worker_urls = ()  # behind a router: every worker, for weight updates
+    c.rollout.sglang_worker_urls = ()  # behind a router: every worker, for weights and aborts
+    c.rollout.sglang_api_key_env = "SGLANG_API_KEY"  # variable holding the servers' --api-key
     c.rollout.request_timeout_s = 1800.0
     c.rollout.weights_dir = ""  # shared filesystem path the SGLang servers load weights from
 

@@ -4,7 +4,10 @@ The embedded JAX engine runs the HF Qwen3 checkpoint in DIR behind SGLang's nati
 (/generate, /health, /get_model_info, /update_weights_from_disk, /flush_cache,
 /pause_generation, /continue_generation, /abort_request) and OpenAI's /v1/chat/completions.
 Without tokenizer files in DIR only the token-id endpoints work (like SGLang's
---skip-tokenizer-init). Binds to loopback unless --host says otherwise.
+--skip-tokenizer-init). Binds to loopback unless --host says otherwise; another host needs an
+API key (`--api_key`, or the variable SANDMLE_SERVE_API_KEY), which every request but /health
+must then carry as `Authorization: Bearer <key>`, as with SGLang's --api-key: anyone who
+reaches the port could otherwise load weights from any path this process can read.
 """
 
 import logging
@@ -31,10 +34,18 @@ _DECODE_CHUNK = flags.DEFINE_integer("decode_chunk", 8, "Decode steps per device
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Param/compute dtype.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for requests that carry no sampling_seed.")
 _NAME = flags.DEFINE_string("served_model_name", None, "Model name in /v1 replies (default: dir).")
+_API_KEY = flags.DEFINE_string("api_key", os.environ.get("SANDMLE_SERVE_API_KEY"),
+                               "Bearer token every request but /health must carry (env "
+                               "SANDMLE_SERVE_API_KEY); required off loopback.")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def main(argv):
     del argv
+    if _HOST.value not in LOOPBACK and not _API_KEY.value:
+        raise ConfigError(f"--host {_HOST.value} is not loopback: give --api_key (or set "
+                          "SANDMLE_SERVE_API_KEY); without one anyone reaching the port can "
+                          "generate and load weights")
     host_memory.keep_freed_memory_from_flags()
     logging.basicConfig(level=logging.INFO)
     model_dir = str(paths.absolute(_MODEL_DIR.value))
@@ -50,7 +61,8 @@ def main(argv):
                                      param_dtype=jnp.dtype(_DTYPE.value),
                                      num_slots=_NUM_SLOTS.value, max_len=_MAX_LEN.value,
                                      decode_chunk=_DECODE_CHUNK.value, seed=_SEED.value)
-    server = SGLangServer(engine, model_dir, tokenizer, served_model_name=_NAME.value)
+    server = SGLangServer(engine, model_dir, tokenizer, served_model_name=_NAME.value,
+                          api_key=_API_KEY.value or None)
     web.run_app(server.app, host=_HOST.value, port=_PORT.value, handler_cancellation=True,
                 access_log=None)
 

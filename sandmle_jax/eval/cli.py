@@ -127,7 +127,7 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
                 summaries[scaffold] = summary
                 results += played
     finally:
-        factory.close_engine(engine)
+        await factory.close_engine(engine)
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
     episodes = [{"seed": seed, **t.to_dict()["info"], "reward": t.reward} for seed, t in results]

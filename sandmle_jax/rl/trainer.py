@@ -272,7 +272,8 @@ class Trainer:
         start = time.perf_counter()
         await weight_sync.push(policy.engine, policy.module, state.params,
                                version=str(int(state.step)), config=self.config.rollout,
-                               workdir=self.workdir)
+                               workdir=self.workdir,
+                               compute_dtype=self.config.model.compute_dtype)
         metrics["time/sync_s"] = time.perf_counter() - start
         return state, metrics
 
@@ -297,7 +298,8 @@ class Trainer:
                     logging.info("resuming GRPO at step %d", restored.step)
                 await weight_sync.push(policy.engine, policy.module, state.params,
                                        version=str(int(state.step)), config=self.config.rollout,
-                                       workdir=self.workdir)
+                                       workdir=self.workdir,
+                                       compute_dtype=self.config.model.compute_dtype)
                 if "before" not in self.report and restored is None:
                     self.report["before"] = await self.evaluate(
                         "sft", validation, self.engine_policy_for_seed(policy), policy.chat,
@@ -344,7 +346,7 @@ class Trainer:
                 self.report["hf_export"] = str(export)
                 self.say(f"export: {export} (an HF Qwen3 directory)")
         finally:
-            factory.close_engine(policy.engine)
+            await factory.close_engine(policy.engine)
         return self.report
 
     # ---- the whole job ----------------------------------------------------------------------

@@ -95,6 +95,7 @@ class EmbeddedEngine:
         self._graphdef, self._state = nnx.split(model)
         self._prefill, self._decode = _device_functions(self._graphdef)
         self._version = weight_version
+        self.prefill_rows = 0  # prompt rows prefilled so far (shared prompts count once)
         self._arrivals = 0
         self._cache: KVCache = model.init_cache(num_slots, max_len)
         self._slots: list[_Pending | None] = [None] * num_slots
@@ -113,7 +114,7 @@ class EmbeddedEngine:
                  mesh: jax.sharding.Mesh | None = None, **kwargs) -> "EmbeddedEngine":
         """An engine over an HF Qwen3 directory (EOS ids from generation_config.json if any)."""
         model = hf.load_model(model_dir, mesh=mesh, param_dtype=param_dtype)
-        kwargs.setdefault("eos_token_ids", _generation_eos(model_dir))
+        kwargs.setdefault("eos_token_ids", generation_eos_ids(model_dir) or None)
         return cls(model, tokenizer=tokenizer, **kwargs)
 
     # ---- Engine ----------------------------------------------------------------------------
@@ -259,22 +260,28 @@ class EmbeddedEngine:
                 ready.append(p)
         if not ready:
             return
-        rows = _bucket(len(ready), 1, self.num_slots)
-        longest = max(len(p.request.input_ids) for p in ready)
+        # Identical prompts (n samples, a GRPO group's first turn) share one prefill row.
+        unique: dict[tuple[int, ...], int] = {}
+        source = np.zeros(_bucket(len(ready), 1, self.num_slots), np.int32)
+        for r, p in enumerate(ready):
+            source[r] = unique.setdefault(tuple(p.request.input_ids), len(unique))
+        rows = _bucket(len(unique), 1, self.num_slots)
+        longest = max(len(prompt) for prompt in unique)
         length = _bucket(longest, self.min_prefill_len, self.max_len)
         budget = min(max(self.min_prefill_len, self.prefill_tokens // rows), length)
         chunk = 1 << (budget.bit_length() - 1)            # the largest power of two <= budget
         length = -(-length // chunk) * chunk
         ids = np.zeros((rows, length), np.int32)
         mask = np.zeros((rows, length), bool)
-        for r, p in enumerate(ready):
-            ids[r, :len(p.request.input_ids)] = p.request.input_ids
-            mask[r, :len(p.request.input_ids)] = True
-        mask[len(ready):, 0] = True  # padding rows hold one token so their softmax is defined
-        temperature, top_k, top_p, keys = self._sampling_arrays(ready, rows)
-        tokens, logprobs, small = self._prefill(self._state, ids, mask, temperature, top_k,
-                                                top_p, keys, chunk=chunk)
-        slots = np.full(rows, self.num_slots, np.int32)  # out of range: dropped
+        for r, prompt in enumerate(unique):
+            ids[r, :len(prompt)] = prompt
+            mask[r, :len(prompt)] = True
+        mask[len(unique):, 0] = True  # padding rows hold one token so their softmax is defined
+        temperature, top_k, top_p, keys = self._sampling_arrays(ready, len(source))
+        tokens, logprobs, small = self._prefill(self._state, ids, mask, source, temperature,
+                                                top_k, top_p, keys, chunk=chunk)
+        self.prefill_rows += len(unique)
+        slots = np.full(len(source), self.num_slots, np.int32)  # out of range: dropped
         slots[:len(ready)] = free[:len(ready)]
         self._cache = _insert(self._cache, small, slots)
         tokens, logprobs = np.asarray(tokens), np.asarray(logprobs)
@@ -391,12 +398,16 @@ def _device_functions(graphdef) -> tuple[Any, Any]:
     return prefill, decode
 
 
-def _prefill(graphdef, state, ids, mask, temperature, top_k, top_p, keys, *, chunk: int):
-    """ids, mask (rows, length) right-padded -> first tokens, their log-probs, the small cache.
+def _prefill(graphdef, state, ids, mask, source, temperature, top_k, top_p, keys, *,
+             chunk: int):
+    """ids, mask (prompts, length) right-padded; source (requests,) each request's prompt row ->
+    each request's first token and its log-prob, and the small cache, one row per request.
 
-    The prompt goes through in `chunk`-token pieces (a scan over the cache), which bounds the
-    attention scores (rows, heads, chunk, length) and the logits (rows, chunk, vocab) that a
-    long prompt would otherwise materialise whole.
+    A prompt is run once however many requests share it; each request then samples its own
+    first token (its own key) and gets its own copy of the prompt's cache rows. The prompt goes
+    through in `chunk`-token pieces (a scan over the cache), which bounds the attention scores
+    (rows, heads, chunk, length) and the logits (rows, chunk, vocab) that a long prompt would
+    otherwise materialise whole.
     """
     model = nnx.merge(graphdef, state)
     rows, length = ids.shape
@@ -419,8 +430,10 @@ def _prefill(graphdef, state, ids, mask, temperature, top_k, top_p, keys, *, chu
     init = (model.init_cache(rows, length),
             jnp.zeros((rows, model.config.vocab_size), jnp.float32))
     (cache, last_logits), _ = jax.lax.scan(piece, init, xs)
-    tokens, logprobs = sampling.sample(last_logits, temperature, top_k, top_p, keys,
-                                       jnp.zeros_like(last))
+    tokens, logprobs = sampling.sample(last_logits[source], temperature, top_k, top_p, keys,
+                                       jnp.zeros_like(source))
+    cache = KVCache(k=cache.k[:, source], v=cache.v[:, source], kv_mask=cache.kv_mask[source],
+                    end=cache.end[source])
     return tokens, logprobs, cache
 
 
@@ -478,13 +491,14 @@ def _reject(future: asyncio.Future, error: Exception):
         future.set_exception(error)
 
 
-def _generation_eos(model_dir: str) -> tuple[int, ...] | None:
-    """EOS ids from generation_config.json (Qwen3 lists <|im_end|> and <|endoftext|> there)."""
+def generation_eos_ids(model_dir: str) -> tuple[int, ...]:
+    """EOS ids from generation_config.json (Qwen3 lists <|im_end|> and <|endoftext|> there):
+    what SGLang stops on besides the request's own stop ids. Empty without the file."""
     path = os.path.join(model_dir, "generation_config.json")
     if not os.path.exists(path):
-        return None
+        return ()
     with open(path) as f:
         eos = json.load(f).get("eos_token_id")
     if eos is None:
-        return None
+        return ()
     return (eos,) if isinstance(eos, int) else tuple(eos)

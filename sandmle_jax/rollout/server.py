@@ -1,25 +1,36 @@
 """An SGLang-protocol HTTP server over any `Engine`, so external tools can use our policy.
 
-Serves SGLang's native endpoints with SGLang's request and response shapes (the field list is in
-`sglang_protocol.py`) plus OpenAI-compatible `/v1/chat/completions` and `/v1/models` when the
-model directory has a tokenizer. Without one, token-id endpoints work as with SGLang's
-`--skip-tokenizer-init`.
+Serves SGLang's native endpoints with SGLang's request and response shapes (the field list and
+the pinned SGLang version are in `sglang_protocol.py`) plus OpenAI-compatible
+`/v1/chat/completions` and `/v1/models` when the model directory has a tokenizer. Without one,
+token-id endpoints work as with SGLang's `--skip-tokenizer-init`. As strict as SGLang where a
+client could otherwise be fooled: an unknown sampling key is a 400, `/health` is 503 while
+generation is paused, `/flush_cache` is 400 while requests run, and with `api_key` every
+endpoint but `/health*` needs `Authorization: Bearer <key>` (401 otherwise), as SGLang's
+`--api-key`.
 
 Deviations from SGLang, on purpose:
-- No prefix cache, so `/flush_cache` always succeeds and `cached_tokens` is 0.
+- No prefix cache across requests: `cached_tokens` is 0 and a flush only checks idleness. (The
+  embedded engine shares one prefill among identical prompts admitted together, which is what
+  n > 1 asks for.)
 - `/pause_generation` with mode "abort" aborts every request in flight (as SGLang does); with
   "retract" or "in_place" running requests go on and new ones wait for `/continue_generation`.
   The embedded engine swaps weights between decode steps, so a request that spans a swap reports
   the version it finished under (SGLang reports the version at finish time too).
 - `/health` and `/health_generate` generate one greedy token from input_ids [0] within
-  `health_timeout_s` (as SGLang does); while paused they answer 200 without generating.
+  `health_timeout_s` (as SGLang does); while paused they answer 503 at once (SGLang's probe
+  times out to 503 after 20 s).
+- Streaming sends each request's output in one chunk when it finishes (SGLang sends a chunk per
+  few tokens): the events and their fields are SGLang's, the granularity is coarser.
 - `/abort_request` matches `rid` exactly (SGLang's scheduler also aborts rids it prefixes).
 """
 
 import asyncio
 import contextlib
 import functools
+import json
 import logging
+import secrets
 import threading
 import time
 import uuid
@@ -40,7 +51,7 @@ class SGLangServer:
 
     def __init__(self, engine: Engine, model_path: str, tokenizer=None,
                  served_model_name: str | None = None, default_max_tokens: int = 1024,
-                 health_timeout_s: float = 20.0):
+                 health_timeout_s: float = 20.0, api_key: str | None = None):
         self.engine = engine
         self.model_path = model_path
         self.tokenizer = tokenizer
@@ -50,11 +61,12 @@ class SGLangServer:
         self._in_flight: dict[str, str] = {}  # rid -> "waiting" | "running" | "aborted"
         self._unpaused: asyncio.Event | None = None
         self._state_changed: asyncio.Event | None = None
-        self.app = web.Application(client_max_size=64 * 2**20)
+        self.api_key = api_key
+        self.app = web.Application(client_max_size=64 * 2**20, middlewares=[self._auth])
         routes = [
             ("POST", "/generate", self.generate), ("PUT", "/generate", self.generate),
             ("GET", "/health", self.health), ("GET", "/health_generate", self.health),
-            ("GET", "/get_model_info", self.get_model_info),
+            ("GET", "/model_info", self.model_info), ("GET", "/get_model_info", self.model_info),
             ("GET", "/get_weight_version", self.get_weight_version),
             ("GET", "/flush_cache", self.flush_cache), ("POST", "/flush_cache", self.flush_cache),
             ("POST", "/update_weights_from_disk", self.update_weights_from_disk),
@@ -69,6 +81,17 @@ class SGLangServer:
 
     # ---- helpers --------------------------------------------------------------------------
 
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        """SGLang's --api-key: a Bearer token on every path but the health probes."""
+        if self.api_key is None or request.path.startswith(("/health", "/ready", "/metrics")):
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(),
+                                                                     self.api_key.encode()):
+            return web.json_response({"error": "Unauthorized"}, status=401)
+        return await handler(request)
+
     def _gate(self) -> asyncio.Event:
         """Set while generation may proceed; created lazily inside the serving event loop."""
         if self._unpaused is None:
@@ -77,8 +100,16 @@ class SGLangServer:
         return self._unpaused
 
     @staticmethod
-    def _error(message: str, status: int = 400) -> web.Response:
-        return web.json_response(proto.error_body(message, status), status=status)
+    def _error(message: str | Exception, status: int = 400) -> web.Response:
+        if isinstance(message, proto.ContractError):  # the contract gate's own body
+            return web.json_response({"error": str(message)}, status=400)
+        return web.json_response(proto.error_body(str(message), status), status=status)
+
+    def _busy(self) -> bool:
+        """Requests running, or waiting while generation is not paused (SGLang's idleness)."""
+        paused = not self._gate().is_set()
+        return any(state == "running" or (state == "waiting" and not paused)
+                   for state in self._in_flight.values())
 
     @staticmethod
     async def _json(request: web.Request) -> dict[str, Any]:
@@ -89,12 +120,18 @@ class SGLangServer:
             raise proto.ProtocolError("the request body must be a JSON object.")
         return body
 
+    def _check_unique(self, requests: list[GenerateRequest]) -> None:
+        """SGLang refuses a rid already in flight (400 "Duplicate request ID")."""
+        rids = [r.request_id for r in requests]
+        clash = [r for r in rids if r in self._in_flight] or [
+            r for r in rids if rids.count(r) > 1]
+        if clash:
+            raise proto.ProtocolError(f"Duplicate request ID: {clash[0]!r}; rids must be "
+                                      "unique.")
+
     async def _run(self, requests: list[GenerateRequest]) -> list[GenerateResult]:
         """Generates after any pause; tracks rids so /abort_request reaches waiting ones too."""
-        clash = [r.request_id for r in requests if r.request_id in self._in_flight]
-        if clash:
-            raise proto.ProtocolError(f"rid {clash[0]!r} is already in flight; "
-                                      "rids must be unique.")
+        self._check_unique(requests)
         for r in requests:
             self._in_flight[r.request_id] = "waiting"
         try:
@@ -109,6 +146,7 @@ class SGLangServer:
         finally:
             for r in requests:
                 self._in_flight.pop(r.request_id, None)
+            self._notify()
 
     async def _wait_unpaused(self, rids: list[str]):
         """Until generation continues, or until every one of `rids` is aborted."""
@@ -124,6 +162,25 @@ class SGLangServer:
             self._state_changed.set()
             self._state_changed = None
 
+    async def _changed(self, timeout: float) -> None:
+        """Until the in-flight set or the pause state changes, or `timeout` seconds."""
+        if self._state_changed is None:
+            self._state_changed = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._state_changed.wait(), timeout)
+
+    @staticmethod
+    async def _event_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        return response
+
+    @staticmethod
+    async def _send_event(response: web.StreamResponse, payload: Any) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        await response.write(f"data: {data}\n\n".encode())
+
     def _decode(self, ids) -> str | None:
         if self.tokenizer is None:
             return None
@@ -131,31 +188,60 @@ class SGLangServer:
 
     # ---- native endpoints -----------------------------------------------------------------
 
-    async def generate(self, request: web.Request) -> web.Response:
+    async def generate(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         try:
             body = await self._json(request)
             encode = None if self.tokenizer is None else functools.partial(
                 self.tokenizer.encode, add_special_tokens=False)
             requests, is_batch = proto.parse_generate_body(body, encode)
-            results = await self._run(requests)
+            self._check_unique(requests)
         except (proto.ProtocolError, ValueError) as e:
-            return self._error(str(e))
+            return self._error(e)
         return_logprob = bool(body.get("return_logprob"))
         with_text = bool(body.get("return_text_in_logprobs")) and self.tokenizer is not None
-        latency = time.perf_counter() - start
-        outs = []
-        for res in results:
+
+        def output(res: GenerateResult) -> dict[str, Any]:
             token_texts = None
             if return_logprob and with_text:
                 token_texts = [self.tokenizer.decode([t]) for t in res.output_ids]
-            outs.append(proto.result_to_json(res, return_logprob, latency,
-                                             self._decode(res.output_ids), token_texts))
+            return proto.result_to_json(res, return_logprob, time.perf_counter() - start,
+                                        self._decode(res.output_ids), token_texts)
+
+        if body.get("stream"):
+            return await self._stream_generate(request, requests, is_batch, output)
+        try:
+            results = await self._run(requests)
+        except (proto.ProtocolError, ValueError) as e:
+            return self._error(e)
+        outs = [output(res) for res in results]
         return web.json_response(outs if is_batch else outs[0])
 
+    async def _stream_generate(self, request, requests, is_batch, output) -> web.StreamResponse:
+        """One `data:` event per request as it finishes (batches carry `index`), then [DONE]."""
+        response = await self._event_stream(request)
+        index = {r.request_id: i for i, r in enumerate(requests)}
+        tasks = [asyncio.ensure_future(self._run([r])) for r in requests]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                [res] = await finished
+                out = output(res)
+                if is_batch:
+                    out["index"] = index[res.request_id]
+                await self._send_event(response, out)
+        except (proto.ProtocolError, ValueError) as e:
+            await self._send_event(response, {"error": {"message": str(e),
+                                                        "type": "invalid_request_error",
+                                                        "code": 400}})
+        finally:
+            for task in tasks:
+                task.cancel()
+        await self._send_event(response, "[DONE]")
+        return response
+
     async def health(self, request: web.Request) -> web.Response:
-        if not self._gate().is_set():
-            return web.Response(status=200)
+        if not self._gate().is_set():  # no generation can answer the probe
+            return web.Response(status=503)
         probe = GenerateRequest(f"HEALTH_CHECK_{uuid.uuid4().hex}", (0,),
                                 SamplingParams(temperature=0.0, max_new_tokens=1))
         try:
@@ -165,7 +251,7 @@ class SGLangServer:
             return web.Response(status=503)
         return web.Response(status=200)
 
-    async def get_model_info(self, request: web.Request) -> web.Response:
+    async def model_info(self, request: web.Request) -> web.Response:
         return web.json_response({
             "model_path": self.model_path,
             "tokenizer_path": self.model_path if self.tokenizer is not None else None,
@@ -178,7 +264,21 @@ class SGLangServer:
         return web.json_response({"weight_version": self.engine.weight_version})
 
     async def flush_cache(self, request: web.Request) -> web.Response:
-        return web.Response(text="Cache flushed.\n", status=200)
+        """SGLang's rule: only when idle; `?timeout=s` waits that long for idleness."""
+        try:
+            timeout = float(request.query.get("timeout", 0.0))
+        except ValueError:
+            return self._error("timeout must be a number of seconds >= 0")
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while self._busy() and time.monotonic() < deadline:
+            await self._changed(deadline - time.monotonic())
+        if self._busy():
+            message = ("Timed out waiting for idle state." if timeout > 0
+                       else "Flush cache failed.\n")
+            return web.Response(text=message, status=400)
+        return web.Response(text="Cache flushed.\nPlease check backend logs for more details. "
+                                 "(When there are running or waiting requests, the operation "
+                                 "will not be performed.)\n", status=200)
 
     async def update_weights_from_disk(self, request: web.Request) -> web.Response:
         try:
@@ -256,54 +356,108 @@ class SGLangServer:
             {"id": self.served_model_name, "object": "model", "created": 0,
              "owned_by": "sandmle_jax", "root": self.served_model_name}]})
 
-    async def chat_completions(self, request: web.Request) -> web.Response:
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         if self.tokenizer is None:
             return self._error("/v1/chat/completions needs a tokenizer and chat template in the "
                                "model directory; this server has none. Use /generate with "
                                "input_ids.")
         try:
             body = await self._json(request)
-            messages = body.get("messages")
-            if not isinstance(messages, list) or not messages:
-                raise proto.ProtocolError("messages must be a non-empty list.")
-            if body.get("stream"):
-                raise proto.ProtocolError("stream=true is not supported by this server.")
-            if body.get("n", 1) != 1:
-                raise proto.ProtocolError("only n=1 is supported by this server.")
-            template_kwargs = dict(body.get("chat_template_kwargs") or {})
-            prompt_text = self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False, **template_kwargs)
-            prompt_ids = self.tokenizer.encode(prompt_text, add_special_tokens=False)
-            stop = body.get("stop") or ()
-            max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-            params = SamplingParams(
-                temperature=1.0 if body.get("temperature") is None else float(body["temperature"]),
-                top_p=1.0 if body.get("top_p") is None else float(body["top_p"]),
-                top_k=-1 if body.get("top_k") is None else int(body["top_k"]),
-                max_new_tokens=int(max_tokens or self.default_max_tokens),
-                stop=(stop,) if isinstance(stop, str) else tuple(stop),
-                stop_token_ids=tuple(body.get("stop_token_ids") or ()),
-                seed=None if body.get("seed") is None else int(body["seed"]))
-            rid = f"chatcmpl-{uuid.uuid4().hex}"
-            [result] = await self._run([GenerateRequest(rid, tuple(prompt_ids), params)])
+            requests = self._chat_requests(body)
+            self._check_unique(requests)
         except (proto.ProtocolError, ValueError, TypeError) as e:
-            return self._error(str(e))
+            return self._error(e)
+        created, model = int(time.time()), body.get("model") or self.served_model_name
+        cid = requests[0].request_id.rsplit("-", 1)[0]
+        if body.get("stream"):
+            return await self._stream_chat(request, body, requests, cid, created, model)
+        try:
+            results = await self._run(requests)
+        except (proto.ProtocolError, ValueError) as e:
+            return self._error(e)
+        choices = [self._choice(i, res, body.get("logprobs")) for i, res in enumerate(results)]
+        return web.json_response({
+            "id": cid, "object": "chat.completion", "created": created, "model": model,
+            "choices": choices, "usage": self._usage(results)})
+
+    def _chat_requests(self, body: dict[str, Any]) -> list[GenerateRequest]:
+        """One request per choice (`n`), all on the chat-templated prompt."""
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise proto.ProtocolError("messages must be a non-empty list.")
+        n = int(body.get("n") or 1)
+        if n < 1:
+            raise proto.ProtocolError("n must be at least 1.")
+        template_kwargs = dict(body.get("chat_template_kwargs") or {})
+        prompt_text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False, **template_kwargs)
+        prompt_ids = tuple(self.tokenizer.encode(prompt_text, add_special_tokens=False))
+        stop = body.get("stop") or ()
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        params = SamplingParams(
+            temperature=1.0 if body.get("temperature") is None else float(body["temperature"]),
+            top_p=1.0 if body.get("top_p") is None else float(body["top_p"]),
+            top_k=-1 if body.get("top_k") is None else int(body["top_k"]),
+            max_new_tokens=int(max_tokens or self.default_max_tokens),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop),
+            stop_token_ids=tuple(body.get("stop_token_ids") or ()),
+            seed=None if body.get("seed") is None else int(body["seed"]))
+        cid = f"chatcmpl-{uuid.uuid4().hex}"
+        return [GenerateRequest(f"{cid}-{i}", prompt_ids, params) for i in range(n)]
+
+    def _choice(self, index: int, result: GenerateResult, logprobs: bool) -> dict[str, Any]:
         finish = result.finish_reason
-        finish_name = {"stop": "stop", "length": "length"}.get(finish.type, "abort")
-        message: dict[str, Any] = {"role": "assistant", "content": self._decode(result.output_ids)}
-        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish_name,
-                                  "matched_stop": finish.matched}
-        if body.get("logprobs"):
+        choice: dict[str, Any] = {
+            "index": index,
+            "message": {"role": "assistant", "content": self._decode(result.output_ids)},
+            "finish_reason": {"stop": "stop", "length": "length"}.get(finish.type, "abort"),
+            "matched_stop": finish.matched}
+        if logprobs:
             choice["logprobs"] = {"content": [
                 {"token": self.tokenizer.decode([t]), "logprob": lp, "top_logprobs": []}
                 for t, lp in zip(result.output_ids, result.output_logprobs)]}
-        n_prompt, n_out = result.prompt_tokens, len(result.output_ids)
-        return web.json_response({
-            "id": rid, "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model") or self.served_model_name, "choices": [choice],
-            "usage": {"prompt_tokens": n_prompt, "completion_tokens": n_out,
-                      "total_tokens": n_prompt + n_out},
-        })
+        return choice
+
+    @staticmethod
+    def _usage(results: list[GenerateResult]) -> dict[str, int]:
+        prompt = results[0].prompt_tokens if results else 0
+        completion = sum(len(r.output_ids) for r in results)
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion}
+
+    async def _stream_chat(self, request, body, requests, cid, created,
+                           model) -> web.StreamResponse:
+        """chat.completion.chunk events: per choice, its text as one delta when it finishes,
+        then its finish_reason; usage last when stream_options.include_usage; then [DONE]."""
+        response = await self._event_stream(request)
+        index = {r.request_id: i for i, r in enumerate(requests)}
+        tasks = [asyncio.ensure_future(self._run([r])) for r in requests]
+        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+        results = []
+        try:
+            for finished in asyncio.as_completed(tasks):
+                [res] = await finished
+                results.append(res)
+                choice = self._choice(index[res.request_id], res, body.get("logprobs"))
+                delta = {**head, "choices": [{
+                    "index": choice["index"], "delta": choice["message"],
+                    "finish_reason": None, **({"logprobs": choice["logprobs"]}
+                                              if "logprobs" in choice else {})}]}
+                await self._send_event(response, delta)
+                await self._send_event(response, {**head, "choices": [{
+                    "index": choice["index"], "delta": {},
+                    "finish_reason": choice["finish_reason"],
+                    "matched_stop": choice["matched_stop"]}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await self._send_event(response, {**head, "choices": [],
+                                                  "usage": self._usage(results)})
+        except (proto.ProtocolError, ValueError) as e:
+            await self._send_event(response, {"error": {"message": str(e), "code": 400}})
+        finally:
+            for task in tasks:
+                task.cancel()
+        await self._send_event(response, "[DONE]")
+        return response
 
 
 @contextlib.contextmanager

@@ -6,9 +6,14 @@ hours against processes that can die:
 - requests go to the healthy server with the fewest requests in flight from this client;
 - a connection failure, a 5xx or a timeout marks the server unhealthy for `cooldown_s` and the
   request is retried on another server (`max_attempts` in all); 4xx errors are not retried;
+- each attempt sends a fresh rid (`<rid>.<attempt>` after the first): SGLang refuses a rid
+  still in flight ("Duplicate request ID"), which a timed-out first attempt may be;
 - a cancelled or timed-out request is aborted on its server (`/abort_request` with its rid), so
-  the server frees the slot;
-- `check_health()` probes every server's `/health` (a one-token generation in SGLang).
+  the server frees the slot; behind a router, which has no `/abort_request`, on every worker
+  (`weight_sync_urls`);
+- `check_health()` probes every server's `/health` (a one-token generation in SGLang) and reads
+  the weight version from `/model_info` (`/get_model_info` on servers older than 0.5.23);
+- `api_key`: sent as `Authorization: Bearer <key>`, as SGLang's `--api-key` asks.
 Weight sync (`update_weights(model_path, version)`): for every server in `weight_sync_urls`
 (default: `urls`), `/pause_generation` -> `/update_weights_from_disk` (model_path,
 weight_version, flush_cache) -> `/continue_generation`, all servers concurrently; seconds go to
@@ -17,6 +22,7 @@ router forwards generation but weights must reach every worker.
 """
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -49,7 +55,8 @@ class SGLangEngine:
                  request_timeout_s: float = 1800.0, connect_timeout_s: float = 10.0,
                  max_attempts: int | None = None, cooldown_s: float = 30.0,
                  pause_mode: str = "retract", control_timeout_s: float = 600.0,
-                 abort_timeout_s: float = 5.0, weight_version: str = "default"):
+                 abort_timeout_s: float = 5.0, weight_version: str = "default",
+                 api_key: str | None = None):
         if not urls:
             raise ValueError("SGLangEngine needs at least one server URL, e.g. "
                              "['http://127.0.0.1:30000'].")
@@ -65,6 +72,7 @@ class SGLangEngine:
         self.control_timeout_s = control_timeout_s
         self.abort_timeout_s = abort_timeout_s
         self.sync_seconds: list[float] = []
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._weight_version = weight_version
         self._in_flight = {u: 0 for u in self.urls}
         self._down_until = {u: 0.0 for u in self.urls}
@@ -86,7 +94,7 @@ class SGLangEngine:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
+                connector=aiohttp.TCPConnector(limit=0), headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s))
         return self._session
 
@@ -119,18 +127,21 @@ class SGLangEngine:
         return min(fresh, key=lambda u: self._in_flight[u])
 
     async def _generate_one(self, request: GenerateRequest) -> GenerateResult:
-        body = proto.generate_body(request, return_logprob=True)
         tried: set[str] = set()
         failures: list[str] = []
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts):
             url = self._pick(tried)
             tried.add(url)
+            rid = request.request_id if attempt == 0 else f"{request.request_id}.{attempt}"
+            body = proto.generate_body(dataclasses.replace(request, request_id=rid),
+                                       return_logprob=True)
             self._in_flight[url] += 1
             try:
                 reply = await self._post(url, "/generate", body, self.request_timeout_s)
-                return proto.result_from_json(reply, request)
+                result = proto.result_from_json(reply, request)
+                return dataclasses.replace(result, request_id=request.request_id)
             except asyncio.CancelledError:
-                await self._abort_quietly(url, request.request_id)
+                await self._abort_quietly(url, rid)
                 raise
             except SGLangError as e:
                 if e.status is not None and e.status < 500:
@@ -138,7 +149,7 @@ class SGLangEngine:
                 failures.append(str(e))
             except _RETRYABLE as e:
                 if isinstance(e, TimeoutError):
-                    await self._abort_quietly(url, request.request_id)
+                    await self._abort_quietly(url, rid)
                 failures.append(f"{url}: {type(e).__name__}: {e or 'timed out'}")
             finally:
                 self._in_flight[url] -= 1
@@ -151,15 +162,19 @@ class SGLangEngine:
         raise SGLangError(f"request {request.request_id!r} failed on every attempt: {failures}")
 
     async def _abort_quietly(self, url: str, rid: str):
-        """Best effort: a dead server needs no abort, a live one frees the slot."""
-        try:
-            await asyncio.shield(self._post(url, "/abort_request", {"rid": rid},
-                                                  self.abort_timeout_s))
-        except (Exception, asyncio.CancelledError) as e:
-            log.info("abort of %s on %s failed: %r", rid, url, e)
+        """Best effort: a dead server needs no abort, a live one frees the slot. A URL that is
+        not a worker's (a router) passes the abort to every worker."""
+        targets = [url] if url in self.weight_sync_urls else self.weight_sync_urls
+        for target in targets:
+            try:
+                await asyncio.shield(self._post(target, "/abort_request", {"rid": rid},
+                                                self.abort_timeout_s))
+            except (Exception, asyncio.CancelledError) as e:
+                log.info("abort of %s on %s failed: %r", rid, target, e)
 
     async def abort(self, request_id: str) -> None:
-        await asyncio.gather(*(self._abort_quietly(u, request_id) for u in self.urls))
+        await asyncio.gather(*(self._abort_quietly(u, request_id)
+                               for u in dict.fromkeys(self.weight_sync_urls)))
 
     async def update_weights(self, weights: Any, version: str | None = None) -> str:
         """Reloads every server from the HF directory `weights` (a path the servers can read)."""
@@ -208,12 +223,21 @@ class SGLangEngine:
         status = dict(zip(self.urls, await asyncio.gather(*(probe(u) for u in self.urls))))
         for url in self.weight_sync_urls:
             if status.get(url, True):
-                try:
-                    info_timeout = aiohttp.ClientTimeout(total=timeout_s)
-                    async with self._http().get(f"{url}/get_model_info",
-                                                timeout=info_timeout) as r:
-                        self._weight_version = str((await r.json())["weight_version"])
+                version = await self._read_weight_version(url, timeout_s)
+                if version is not None:
+                    self._weight_version = version
                     break
-                except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
-                    continue
         return status
+
+    async def _read_weight_version(self, url: str, timeout_s: float) -> str | None:
+        """From /model_info, or /get_model_info where the first is missing (before 0.5.x)."""
+        for path in ("/model_info", "/get_model_info"):
+            try:
+                async with self._http().get(f"{url}{path}",
+                                            timeout=aiohttp.ClientTimeout(total=timeout_s)) as r:
+                    if r.status == 404:
+                        continue
+                    return str((await r.json())["weight_version"])
+            except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                return None
+        return None

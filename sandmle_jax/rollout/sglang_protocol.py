@@ -1,39 +1,52 @@
 """SGLang's native HTTP wire format, both directions: our contracts <-> JSON bodies.
 
 One module owns the field names so that our client and our server cannot drift apart, and so
-that both stay what a real SGLang server sends and accepts. Read from sgl-project/sglang:
-  python/sglang/srt/entrypoints/http_server.py    @ 0025436eab0556737d615b36a4dd3e1e26e82f3d
-  python/sglang/srt/managers/io_struct.py         @ 001067fffe33427bee0ed2f007fb7551a1d76b44
-  python/sglang/srt/managers/tokenizer_manager.py @ 001067fffe33427bee0ed2f007fb7551a1d76b44
-  python/sglang/srt/sampling/sampling_params.py   @ 00c17cafcb9e289d5ca97c50e44ada54e4fd5b03
-  python/sglang/srt/managers/schedule_batch.py    (FINISH_* .to_json(), several versions agree)
+that both stay what a real SGLang server sends and accepts. The contract pinned is SGLang
+**0.5.23** (`SGLANG_VERSION`), read from its wheel (`pip download sglang==0.5.23 --no-deps`):
+  sglang/api/v1/api_types.py                      the JSON contract gate (/generate's schema)
+  sglang/srt/entrypoints/http_server.py           routes, /health, /model_info, /flush_cache
+  sglang/srt/managers/io_struct.py                GenerateReqInput (rids, n, batches)
+  sglang/srt/managers/tokenizer_manager.py        parallel sampling, aborts, rid checks
+  sglang/srt/sampling/sampling_params.py          SamplingParams
+  sglang/srt/utils/auth.py                        --api-key: Bearer tokens, /health exempt
+Older releases differ (before the contract gate, unknown sampling keys were a 500 from a
+TypeError; some crash on /flush_cache while paused): use 0.5.23 or later.
 
 Fields implemented (all exist in SGLang under these names):
   POST /generate (GenerateReqInput): rid, input_ids (one list or a batch of lists), text (only
-    with a tokenizer), sampling_params, return_logprob, return_text_in_logprobs, stream (false
-    only). Other fields are ignored, as FastAPI ignores fields it does not model.
+    with a tokenizer), sampling_params, return_logprob, return_text_in_logprobs, stream. Other
+    top-level fields are ignored, as SGLang's contract ignores unknown top-level keys.
   sampling_params (SamplingParams): temperature, top_p, top_k, max_new_tokens, stop,
-    stop_token_ids, sampling_seed. SGLang's other knobs are accepted at their defaults and
-    refused otherwise (min_p, penalties, n, grammars, ...), naming the knob.
+    stop_token_ids, sampling_seed, n (n samples per prompt: the reply is a list, prompt-major,
+    each sample with a fresh rid, as SGLang's parallel sampling). A key SGLang does not know is a
+    400 `{"error": "unknown field ..."}` with serde's text, as its contract gate answers. SGLang's
+    other knobs are accepted at their defaults and refused otherwise (min_p, penalties, grammars,
+    ...), naming the knob: we do not implement them and will not pretend to.
   response (non-streaming, skip_tokenizer_init style, plus "text" when a tokenizer is loaded):
     {"output_ids": [...], "meta_info": {"id", "finish_reason", "prompt_tokens",
     "completion_tokens", "cached_tokens", "weight_version", "e2e_latency",
     "output_token_logprobs" (return_logprob only: [logprob, token_id, text-or-null] triples)}}
+  stream=true: server-sent events, `data: <one response object as above>` per chunk, then
+    `data: [DONE]`.
   finish_reason: {"type": "stop", "matched": id-or-string} | {"type": "length", "length": n} |
     {"type": "abort", "message": ...}.
   POST /update_weights_from_disk (UpdateWeightFromDiskReqInput): model_path, weight_version,
     flush_cache, abort_all_requests -> {"success", "message", "num_paused_requests"}.
   POST /pause_generation (PauseGenerationReqInput): mode in {"abort", "retract", "in_place"};
     POST /continue_generation -> {"message", "status": "ok"}.
-  POST /abort_request (AbortReq): rid, abort_all. GET|POST /flush_cache. GET /health,
-    GET /health_generate. GET /get_model_info -> model_path, tokenizer_path, is_generation,
+  POST /abort_request (AbortReq): rid, abort_all. GET|POST /flush_cache[?timeout=s]: 400
+    "Flush cache failed." while requests run. GET /health, GET /health_generate. GET /model_info
+    (and the deprecated /get_model_info) -> model_path, tokenizer_path, is_generation,
     preferred_sampling_params, weight_version. GET /get_weight_version -> weight_version.
     Errors: {"object": "error", "message", "type", "code"} (ErrorResponse).
   POST /v1/chat/completions (ChatCompletionRequest, served by server.py): messages, model,
     max_tokens / max_completion_tokens, temperature, top_p, top_k, stop, stop_token_ids, seed,
-    logprobs, chat_template_kwargs; n=1 and stream=false only. Reply: id, object, created,
-    model, choices[{index, message{role, content}, finish_reason, matched_stop, logprobs}],
-    usage{prompt_tokens, completion_tokens, total_tokens}.
+    logprobs, chat_template_kwargs, n, stream. Reply: id, object, created, model,
+    choices[{index, message{role, content}, finish_reason, matched_stop, logprobs}],
+    usage{prompt_tokens, completion_tokens, total_tokens}; streamed as chat.completion.chunk
+    events.
+Seeded sampling: SGLang honours `sampling_seed` only when launched with
+`--enable-deterministic-inference`; our engines always honour it.
 Deviation: SGLang's default weight_version is "default"; ours starts at "0" so that the default
 next version (integer + 1) is meaningful. Pass an explicit version to get any other name.
 """
@@ -44,14 +57,23 @@ from typing import Any
 
 from sandmle_jax.rollout.engine import FinishReason, GenerateRequest, GenerateResult, SamplingParams
 
+SGLANG_VERSION = "0.5.23"
 PAUSE_MODES = ("abort", "retract", "in_place")
+# SGLang 0.5.23's SamplingParams fields, in its contract's order (sglang/api/v1/api_types.py).
+SAMPLING_FIELDS = (
+    "max_new_tokens", "stop", "stop_token_ids", "stop_regex", "temperature", "top_p", "top_k",
+    "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty", "min_new_tokens",
+    "n", "json_schema", "regex", "ebnf", "structural_tag", "ignore_eos", "skip_special_tokens",
+    "spaces_between_special_tokens", "no_stop_trim", "stream_interval", "logit_bias",
+    "sampling_seed", "custom_params", "beam_width", "watermark", "choice")
 
 # SGLang sampling knobs we do not implement, with the value that means "off" there.
 _UNSUPPORTED_AT_DEFAULT = {
     "min_p": 0.0, "frequency_penalty": 0.0, "presence_penalty": 0.0,
-    "repetition_penalty": 1.0, "min_new_tokens": 0, "n": 1, "json_schema": None, "regex": None,
+    "repetition_penalty": 1.0, "min_new_tokens": 0, "json_schema": None, "regex": None,
     "ebnf": None, "structural_tag": None, "stop_regex": None, "ignore_eos": False,
-    "custom_params": None, "logit_bias": None,
+    "custom_params": None, "logit_bias": None, "beam_width": None, "watermark": None,
+    "choice": None,
 }
 # Accepted and without effect here: detokenisation and streaming knobs.
 _IGNORED = ("skip_special_tokens", "spaces_between_special_tokens", "no_stop_trim",
@@ -60,6 +82,16 @@ _IGNORED = ("skip_special_tokens", "spaces_between_special_tokens", "no_stop_tri
 
 class ProtocolError(ValueError):
     """A request body SGLang's schema would refuse, or that asks for what we do not implement."""
+
+
+class ContractError(ProtocolError):
+    """A body SGLang's contract gate refuses: answered 400 `{"error": message}` as it does."""
+
+
+def unknown_field(key: str, fields: tuple[str, ...]) -> str:
+    """serde's text for an unknown key, which SGLang's contract gate returns verbatim."""
+    listed = ", ".join(f"`{f}`" for f in fields)
+    return f"unknown field `{key}`, expected one of {listed}"
 
 
 def sampling_params_to_json(params: SamplingParams) -> dict[str, Any]:
@@ -81,6 +113,9 @@ def sampling_params_to_json(params: SamplingParams) -> dict[str, Any]:
 def sampling_params_from_json(body: dict[str, Any] | None) -> SamplingParams:
     """SGLang's None-means-default rules, then our validation (errors name the field)."""
     body = dict(body or {})
+    unknown = [k for k in body if k not in SAMPLING_FIELDS]
+    if unknown:
+        raise ContractError(unknown_field(unknown[0], SAMPLING_FIELDS))
     for key, default in _UNSUPPORTED_AT_DEFAULT.items():
         if body.get(key, default) not in (default, None):
             raise ProtocolError(f"sampling_params.{key}={body[key]!r} is not supported by this "
@@ -118,8 +153,6 @@ def parse_generate_body(body: dict[str, Any], encode=None) -> tuple[list[Generat
     `encode(text) -> ids` serves `text` prompts; without it only `input_ids` are accepted, as
     with SGLang's --skip-tokenizer-init.
     """
-    if body.get("stream"):
-        raise ProtocolError("stream=true is not supported by this server; send stream=false.")
     prompts = body.get("input_ids")
     if prompts is None:
         text = body.get("text")
@@ -146,12 +179,24 @@ def parse_generate_body(body: dict[str, Any], encode=None) -> tuple[list[Generat
     params = params if isinstance(params, list) else [params] * n
     if len(params) != n:
         raise ProtocolError(f"{len(params)} sampling_params for {n} prompts.")
+    samples = {int(p.get("n") or 1) if isinstance(p, dict) else 1 for p in params}
+    if len(samples) != 1 or min(samples) < 1:
+        raise ProtocolError("The parallel_sample_num should be the same for all samples in "
+                            "sample params.")
+    per_prompt = samples.pop()
     try:
-        requests = [GenerateRequest(str(r), tuple(p), sampling_params_from_json(s))
-                    for r, p, s in zip(rids, prompts, params)]
+        requests = []
+        for rid, prompt, raw in zip(rids, prompts, params):
+            parsed = sampling_params_from_json(raw)  # `n` is the caller's: handled here
+            # n > 1: each sample a request of its own with a fresh rid (SGLang regenerates them)
+            names = [str(rid)] if per_prompt == 1 else [uuid.uuid4().hex
+                                                        for _ in range(per_prompt)]
+            requests += [GenerateRequest(name, tuple(prompt), parsed) for name in names]
+    except ProtocolError:
+        raise
     except (TypeError, ValueError) as e:
         raise ProtocolError(str(e)) from e
-    return requests, is_batch
+    return requests, is_batch or per_prompt > 1
 
 
 def finish_reason_to_json(reason: FinishReason) -> dict[str, Any]:

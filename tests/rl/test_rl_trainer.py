@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import write_tabular_task
+from conftest import free_port, http_json, wait_until_served, write_tabular_task
 
 from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.monitoring.metrics_writer import read_metrics
@@ -158,3 +158,61 @@ def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         trainer.validate_config(_config(tmp_path / "store", **overrides))
     trainer.validate_config(_config(tmp_path / "store"))  # the recipe itself is consistent
+
+
+class _Recorded(trainer.Trainer):
+    """Keeps each GRPO step's rollouts: the token ids of every sequence, per episode."""
+
+    steps: dict[int, list] = {}
+
+    async def rollout(self, step, *args, **kwargs):
+        rollouts = await super().rollout(step, *args, **kwargs)
+        self.steps[step] = [[s.ids for s in t.sequences] for g in rollouts.groups for t in g]
+        return rollouts
+
+
+@pytest.mark.slow
+def test_grpo_against_served_workers_behind_the_real_router(tmp_path):
+    """The trainer with rollout.engine=sglang: two `launch.serve` workers behind PyPI's
+    sglang-router, weight sync to both every step; its first step's rollouts equal the embedded
+    engine's token for token. Not greedy (the learner scores at the rollout temperature, which
+    must be > 0) but seeded: every sampled token drawn alike, a stronger check than greedy."""
+    store = _store(tmp_path / "store")
+    steps = {"grpo.steps": 2}
+    embedded = _Recorded(trainer.checked_config(_config(store, **steps)), tmp_path / "a")
+    _Recorded.steps = {}
+    asyncio.run(embedded.run())
+    reference = dict(_Recorded.steps)
+    base = tmp_path / "a" / "base_model"
+    procs, workers = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "launch.serve", f"--model_dir={base}", f"--port={port}",
+                 "--num_slots=4", "--max_len=4096"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+            workers.append(f"http://127.0.0.1:{port}")
+        for url, proc in zip(workers, procs):
+            wait_until_served(url, "/model_info", proc)
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
+             "--port", str(port), "--worker-urls", *workers], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        router = f"http://127.0.0.1:{port}"
+        wait_until_served(router, "/generate", procs[-1], body={"input_ids": [1], "sampling_params": {
+            "max_new_tokens": 1}})
+        served = _config(store, **steps, **{
+            "rollout.engine": "sglang", "rollout.sglang_urls": (router,),
+            "rollout.sglang_worker_urls": tuple(workers), "model.hf_dir": str(base),
+            "rollout.weights_dir": str(tmp_path / "weights")})
+        _Recorded.steps = {}
+        asyncio.run(_Recorded(trainer.checked_config(served), tmp_path / "b").run())
+        versions = [http_json(url, "/model_info")[1]["weight_version"] for url in workers]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert _Recorded.steps[0] == reference[0]  # same SFT weights and seeds: the same rollouts
+    assert versions[0] == versions[1] == "2"  # every step's sync reached both workers

@@ -120,6 +120,21 @@ def test_continuous_batching_matches_solo_runs_and_is_deterministic(engine):
     assert seeded[0].output_ids != seeded[1].output_ids
 
 
+def test_identical_prompts_share_one_prefill_and_sample_apart(engine):
+    """Three requests on one prompt (n samples) admitted together prefill it once; each still
+    samples with its own key, and each result equals running it alone."""
+    requests = [GenerateRequest(f"n{seed}", PROMPTS[3], SamplingParams(
+        temperature=1.0, max_new_tokens=6, seed=seed)) for seed in (11, 12, 13)]
+    before = engine.prefill_rows
+    together = run(engine, requests)
+    assert engine.prefill_rows - before == 1
+    alone = [run(engine, [r])[0] for r in requests]
+    assert [r.output_ids for r in together] == [r.output_ids for r in alone]
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a.output_logprobs, b.output_logprobs, atol=1e-5, rtol=0)
+    assert len({r.output_ids for r in together}) > 1  # different keys, different samples
+
+
 def test_stop_token_id_and_max_new_tokens(engine):
     [free] = run(engine, [GenerateRequest("s0", PROMPTS[1], SamplingParams(temperature=0.0,
                                                                           max_new_tokens=10))])
