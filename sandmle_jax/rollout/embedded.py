@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import jax
@@ -68,6 +68,7 @@ class _Pending:
     stop_ids: frozenset[int]
     output_ids: list[int] = dataclasses.field(default_factory=list)
     output_logprobs: list[float] = dataclasses.field(default_factory=list)
+    on_tokens: Callable[[int], None] | None = None  # streaming: told each new output length
 
 
 @register_engine("embedded")
@@ -135,6 +136,32 @@ class EmbeddedEngine:
             for p in pending:
                 await self.abort(p.request.request_id)
             raise
+
+    async def stream(self, request: GenerateRequest
+                     ) -> AsyncIterator[tuple[tuple[int, ...], tuple[float, ...]] | GenerateResult]:
+        """One request's output as it grows: (ids, logprobs) so far after each decode chunk,
+        then its GenerateResult. Leaving the loop early aborts the request."""
+        loop = asyncio.get_running_loop()
+        grown: asyncio.Queue[int] = asyncio.Queue()
+        pending = self._admit_check(request, loop)
+        pending.on_tokens = lambda n: _call_in(loop, grown.put_nowait, n)
+        with self._wake:
+            self._queue.append(pending)
+            self._wake.notify()
+        try:
+            while True:
+                length = asyncio.ensure_future(grown.get())
+                await asyncio.wait({length, pending.future},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if pending.future.done():
+                    length.cancel()
+                    yield pending.future.result()
+                    return
+                n = length.result()
+                yield (tuple(pending.output_ids[:n]), tuple(pending.output_logprobs[:n]))
+        finally:
+            if not pending.future.done():
+                await self.abort(request.request_id)
 
     async def abort(self, request_id: str) -> None:
         with self._wake:
@@ -229,7 +256,7 @@ class EmbeddedEngine:
     def _step(self, updates, aborts):
         for state, version, done, loop in updates:
             self._state, self._version = state, version
-            loop.call_soon_threadsafe(_resolve, done, version)
+            _call_in(loop, _resolve, done, version)
         if aborts:
             self._apply_aborts(aborts)
         self._admit()
@@ -356,6 +383,8 @@ class EmbeddedEngine:
                 self._finish(p, reason)
                 self._slots[slot] = None
                 return
+        if p.on_tokens is not None:
+            p.on_tokens(len(p.output_ids))
 
     def _stop_string(self, p: _Pending) -> str | None:
         """The stop string the newest token completes, if any (matched on decoded text, as SGLang
@@ -373,13 +402,13 @@ class EmbeddedEngine:
         result = GenerateResult(p.request.request_id, tuple(p.output_ids),
                                 tuple(p.output_logprobs), reason, self._version,
                                 len(p.request.input_ids))
-        p.loop.call_soon_threadsafe(_resolve, p.future, result)
+        _call_in(p.loop, _resolve, p.future, result)
 
     def _fail_all(self, error: Exception):
         with self._wake:
             queued, self._queue = list(self._queue), deque()
         for p in queued + [p for p in self._slots if p is not None]:
-            p.loop.call_soon_threadsafe(_reject, p.future, error)
+            _call_in(p.loop, _reject, p.future, error)
         self._slots = [None] * self.num_slots
         self._cache = nnx.merge(self._graphdef, self._state).init_cache(self.num_slots,
                                                                          self.max_len)
@@ -479,6 +508,16 @@ def _decode(graphdef, state, full_cache, tokens, done, generated, max_new, stop_
                          kv_mask=full_cache.kv_mask.at[:, :window].set(cache.kv_mask),
                          end=cache.end)
     return full_cache, out, logprobs, emitted
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+    """Runs `fn(*args)` in the caller's event loop; a loop already closed (its caller gave up:
+    a stream left early, a cancelled run) is skipped, never fatal to the engine's thread."""
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
 
 
 def _resolve(future: asyncio.Future, value):

@@ -20,8 +20,8 @@ Deviations from SGLang, on purpose:
 - `/health` and `/health_generate` generate one greedy token from input_ids [0] within
   `health_timeout_s` (as SGLang does); while paused they answer 503 at once (SGLang's probe
   times out to 503 after 20 s).
-- Streaming sends each request's output in one chunk when it finishes (SGLang sends a chunk per
-  few tokens): the events and their fields are SGLang's, the granularity is coarser.
+- Streaming sends a chunk per decode chunk of the engine (`decode_chunk` tokens; SGLang's
+  `stream_interval`); engines without a `stream` method send one chunk per request at its end.
 - `/abort_request` matches `rid` exactly (SGLang's scheduler also aborts rids it prefixes).
 """
 
@@ -140,13 +140,60 @@ class SGLangServer:
             for r in live:
                 self._in_flight[r.request_id] = "running"
             done = dict(zip((r.request_id for r in live), await self.engine.generate(live)))
-            return [done.get(r.request_id) or GenerateResult(
-                r.request_id, (), (), FinishReason("abort", message="Aborted while paused."),
-                self.engine.weight_version, len(r.input_ids)) for r in requests]
+            return [done.get(r.request_id) or self._aborted(r) for r in requests]
         finally:
             for r in requests:
                 self._in_flight.pop(r.request_id, None)
             self._notify()
+
+    def _aborted(self, request: GenerateRequest) -> GenerateResult:
+        return GenerateResult(request.request_id, (), (),
+                              FinishReason("abort", message="Aborted while paused."),
+                              self.engine.weight_version, len(request.input_ids))
+
+    async def _produce(self, request: GenerateRequest, index: int, sink) -> None:
+        """One request for a stream: `sink(index, item)` for each item, the output so far as
+        (ids, logprobs) after each of the engine's decode chunks (engines with `stream`), then
+        its GenerateResult; paused, tracked and abortable as `_run`'s requests."""
+        stream = getattr(self.engine, "stream", None)
+        if stream is None:
+            [result] = await self._run([request])
+            await sink(index, result)
+            return
+        rid = request.request_id
+        self._check_unique([request])
+        self._in_flight[rid] = "waiting"
+        try:
+            await self._wait_unpaused([rid])
+            if self._in_flight[rid] == "aborted":
+                await sink(index, self._aborted(request))
+                return
+            self._in_flight[rid] = "running"
+            async for item in stream(request):
+                await sink(index, item)
+        finally:
+            self._in_flight.pop(rid, None)
+            self._notify()
+
+    async def _streamed(self, requests: list[GenerateRequest]):
+        """(index, item) of every request's stream as items arrive, interleaved."""
+        arrived: asyncio.Queue = asyncio.Queue()
+
+        async def sink(index, item):
+            await arrived.put((index, item))
+        producers = asyncio.ensure_future(asyncio.gather(
+            *(self._produce(r, i, sink) for i, r in enumerate(requests))))
+        try:
+            while not (producers.done() and arrived.empty()):
+                getter = asyncio.ensure_future(arrived.get())
+                await asyncio.wait({getter, producers}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            producers.result()  # a producer's error reaches the caller
+        finally:
+            producers.cancel()
 
     async def _wait_unpaused(self, rids: list[str]):
         """Until generation continues, or until every one of `rids` is aborted."""
@@ -209,7 +256,8 @@ class SGLangServer:
                                         self._decode(res.output_ids), token_texts)
 
         if body.get("stream"):
-            return await self._stream_generate(request, requests, is_batch, output)
+            return await self._stream_generate(request, requests, is_batch, output,
+                                               return_logprob, start)
         try:
             results = await self._run(requests)
         except (proto.ProtocolError, ValueError) as e:
@@ -217,25 +265,29 @@ class SGLangServer:
         outs = [output(res) for res in results]
         return web.json_response(outs if is_batch else outs[0])
 
-    async def _stream_generate(self, request, requests, is_batch, output) -> web.StreamResponse:
-        """One `data:` event per request as it finishes (batches carry `index`), then [DONE]."""
+    async def _stream_generate(self, request, requests, is_batch, output, return_logprob,
+                               start) -> web.StreamResponse:
+        """Server-sent events: each request's output so far after each decode chunk, then its
+        final object (batches carry `index`), then [DONE]."""
         response = await self._event_stream(request)
-        index = {r.request_id: i for i, r in enumerate(requests)}
-        tasks = [asyncio.ensure_future(self._run([r])) for r in requests]
         try:
-            for finished in asyncio.as_completed(tasks):
-                [res] = await finished
-                out = output(res)
+            async for index, item in self._streamed(requests):
+                if isinstance(item, GenerateResult):
+                    out = output(item)
+                else:
+                    ids, logprobs = item
+                    r = requests[index]
+                    out = proto.output_to_json(
+                        r.request_id, ids, logprobs, None, len(r.input_ids),
+                        self.engine.weight_version, return_logprob,
+                        time.perf_counter() - start, self._decode(ids))
                 if is_batch:
-                    out["index"] = index[res.request_id]
+                    out["index"] = index
                 await self._send_event(response, out)
         except (proto.ProtocolError, ValueError) as e:
             await self._send_event(response, {"error": {"message": str(e),
                                                         "type": "invalid_request_error",
                                                         "code": 400}})
-        finally:
-            for task in tasks:
-                task.cancel()
         await self._send_event(response, "[DONE]")
         return response
 
@@ -427,35 +479,38 @@ class SGLangServer:
 
     async def _stream_chat(self, request, body, requests, cid, created,
                            model) -> web.StreamResponse:
-        """chat.completion.chunk events: per choice, its text as one delta when it finishes,
-        then its finish_reason; usage last when stream_options.include_usage; then [DONE]."""
+        """chat.completion.chunk events: per choice, the text added since its last chunk after
+        each decode chunk, then its finish_reason; usage last when stream_options.include_usage;
+        then [DONE]."""
         response = await self._event_stream(request)
-        index = {r.request_id: i for i, r in enumerate(requests)}
-        tasks = [asyncio.ensure_future(self._run([r])) for r in requests]
         head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+        sent = [""] * len(requests)
         results = []
-        try:
-            for finished in asyncio.as_completed(tasks):
-                [res] = await finished
-                results.append(res)
-                choice = self._choice(index[res.request_id], res, body.get("logprobs"))
-                delta = {**head, "choices": [{
-                    "index": choice["index"], "delta": choice["message"],
-                    "finish_reason": None, **({"logprobs": choice["logprobs"]}
-                                              if "logprobs" in choice else {})}]}
-                await self._send_event(response, delta)
+
+        async def delta(index: int, text: str, **extra):
+            added = text[len(sent[index]):] if text.startswith(sent[index]) else text
+            sent[index] = text
+            if added or extra:
                 await self._send_event(response, {**head, "choices": [{
-                    "index": choice["index"], "delta": {},
-                    "finish_reason": choice["finish_reason"],
+                    "index": index, "delta": {"role": "assistant", "content": added},
+                    "finish_reason": None, **extra}]})
+        try:
+            async for index, item in self._streamed(requests):
+                if not isinstance(item, GenerateResult):
+                    await delta(index, self._decode(item[0]))
+                    continue
+                results.append(item)
+                choice = self._choice(index, item, body.get("logprobs"))
+                await delta(index, choice["message"]["content"],
+                            **({"logprobs": choice["logprobs"]} if "logprobs" in choice else {}))
+                await self._send_event(response, {**head, "choices": [{
+                    "index": index, "delta": {}, "finish_reason": choice["finish_reason"],
                     "matched_stop": choice["matched_stop"]}]})
             if (body.get("stream_options") or {}).get("include_usage"):
                 await self._send_event(response, {**head, "choices": [],
                                                   "usage": self._usage(results)})
         except (proto.ProtocolError, ValueError) as e:
             await self._send_event(response, {"error": {"message": str(e), "code": 400}})
-        finally:
-            for task in tasks:
-                task.cancel()
         await self._send_event(response, "[DONE]")
         return response
 

@@ -26,8 +26,9 @@ Fields implemented (all exist in SGLang under these names):
     {"output_ids": [...], "meta_info": {"id", "finish_reason", "prompt_tokens",
     "completion_tokens", "cached_tokens", "weight_version", "e2e_latency",
     "output_token_logprobs" (return_logprob only: [logprob, token_id, text-or-null] triples)}}
-  stream=true: server-sent events, `data: <one response object as above>` per chunk, then
-    `data: [DONE]`.
+  stream=true: server-sent events, `data: <one response object as above>` per chunk (output
+    so far, cumulative as SGLang's default; finish_reason null until the last), then
+    `data: [DONE]`; batch chunks carry `index`.
   finish_reason: {"type": "stop", "matched": id-or-string} | {"type": "length", "length": n} |
     {"type": "abort", "message": ...}.
   POST /update_weights_from_disk (UpdateWeightFromDiskReqInput): model_path, weight_version,
@@ -220,25 +221,36 @@ def finish_reason_from_json(body: dict[str, Any] | None) -> FinishReason:
     raise ProtocolError(f"unknown finish_reason type {kind!r} in {body!r}.")
 
 
-def result_to_json(result: GenerateResult, return_logprob: bool, e2e_latency: float,
-                   text: str | None = None, token_texts: list[str] | None = None) -> dict:
+def output_to_json(request_id: str, output_ids, logprobs, finish_reason: FinishReason | None,
+                   prompt_tokens: int, weight_version: str, return_logprob: bool,
+                   e2e_latency: float, text: str | None = None,
+                   token_texts: list[str] | None = None) -> dict:
+    """One /generate response object; `finish_reason` None for a stream chunk still running
+    (SGLang sends null there)."""
     meta: dict[str, Any] = {
-        "id": result.request_id,
-        "finish_reason": finish_reason_to_json(result.finish_reason),
-        "prompt_tokens": result.prompt_tokens,
-        "weight_version": result.weight_version,
-        "completion_tokens": len(result.output_ids),
+        "id": request_id,
+        "finish_reason": None if finish_reason is None else finish_reason_to_json(finish_reason),
+        "prompt_tokens": prompt_tokens,
+        "weight_version": weight_version,
+        "completion_tokens": len(output_ids),
         "cached_tokens": 0,
         "e2e_latency": e2e_latency,
     }
     if return_logprob:
-        texts = token_texts or [None] * len(result.output_ids)
+        texts = token_texts or [None] * len(output_ids)
         meta["output_token_logprobs"] = [
-            [lp, tok, t] for lp, tok, t in zip(result.output_logprobs, result.output_ids, texts)]
-    out: dict[str, Any] = {"output_ids": list(result.output_ids), "meta_info": meta}
+            [lp, tok, t] for lp, tok, t in zip(logprobs, output_ids, texts)]
+    out: dict[str, Any] = {"output_ids": list(output_ids), "meta_info": meta}
     if text is not None:
         out = {"text": text, **out}
     return out
+
+
+def result_to_json(result: GenerateResult, return_logprob: bool, e2e_latency: float,
+                   text: str | None = None, token_texts: list[str] | None = None) -> dict:
+    return output_to_json(result.request_id, result.output_ids, result.output_logprobs,
+                          result.finish_reason, result.prompt_tokens, result.weight_version,
+                          return_logprob, e2e_latency, text, token_texts)
 
 
 def result_from_json(body: dict[str, Any], request: GenerateRequest) -> GenerateResult:

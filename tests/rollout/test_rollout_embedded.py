@@ -135,6 +135,36 @@ def test_identical_prompts_share_one_prefill_and_sample_apart(engine):
     assert len({r.output_ids for r in together}) > 1  # different keys, different samples
 
 
+def test_stream_grows_by_decode_chunks_and_ends_with_the_result(engine):
+    request = GenerateRequest("st", PROMPTS[1], SamplingParams(temperature=1.0, seed=4,
+                                                               max_new_tokens=11))
+
+    async def collect():
+        return [item async for item in engine.stream(request)]
+    items = asyncio.run(collect())
+    [whole] = run(engine, [GenerateRequest("st2", request.input_ids, request.sampling_params)])
+    *partial, final = items
+    assert final.output_ids == whole.output_ids and final.finish_reason.type == "length"
+    lengths = [len(ids) for ids, _ in partial]
+    assert lengths[0] == 1 and lengths == sorted(lengths) and len(partial) >= 3
+    for ids, logprobs in partial:
+        assert ids == whole.output_ids[:len(ids)] and len(logprobs) == len(ids)
+
+
+def test_leaving_a_stream_early_aborts_its_request(engine):
+    request = GenerateRequest("st3", PROMPTS[1], SamplingParams(max_new_tokens=60, seed=1))
+
+    async def first_only():
+        stream = engine.stream(request)
+        first = await stream.__anext__()
+        await stream.aclose()
+        return first
+    assert len(asyncio.run(first_only())[0]) >= 1
+    # The slot is free again: a full batch still fits.
+    assert len(run(engine, [GenerateRequest(f"f{i}", (1, 2), SamplingParams(max_new_tokens=2))
+                            for i in range(ENGINE_ARGS["num_slots"])])) == 3
+
+
 def test_stop_token_id_and_max_new_tokens(engine):
     [free] = run(engine, [GenerateRequest("s0", PROMPTS[1], SamplingParams(temperature=0.0,
                                                                           max_new_tokens=10))])

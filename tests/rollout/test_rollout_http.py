@@ -370,18 +370,29 @@ def test_generate_with_n_samples_and_streaming(served):
     _, grid = http_json(url, "/generate", {"input_ids": [[5, 6, 7], [9, 8]],
                                        "sampling_params": {**params, "n": 2}})
     assert [g["output_ids"] == single["output_ids"] for g in grid] == [True, True, False, False]
-    # stream=true: server-sent events, one response object per request, then [DONE].
+    # stream=true: server-sent events, each request's output so far after each decode chunk
+    # (finish_reason null), its final object, then [DONE].
+    longer = {**params, "max_new_tokens": 10}
+    _, whole = http_json(url, "/generate", {"input_ids": [[5, 6, 7], [9, 8]],
+                                            "sampling_params": longer})
     req = urllib.request.Request(url + "/generate", data=json.dumps({
-        "input_ids": [[5, 6, 7], [9, 8]], "stream": True, "sampling_params": params}).encode(),
+        "input_ids": [[5, 6, 7], [9, 8]], "stream": True, "sampling_params": longer}).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         events = [line[len("data: "):] for line in resp.read().decode().split("\n\n") if line]
     assert events[-1] == "[DONE]"
-    chunks = sorted((json.loads(e) for e in events[:-1]), key=lambda c: c["index"])
-    assert [c["index"] for c in chunks] == [0, 1]
-    assert chunks[0]["output_ids"] == single["output_ids"]
-    assert chunks[1]["output_ids"] == grid[2]["output_ids"]
+    chunks = [json.loads(e) for e in events[:-1]]
+    for index in (0, 1):
+        mine = [c for c in chunks if c["index"] == index]
+        assert len(mine) >= 3 and all(c["meta_info"]["finish_reason"] is None
+                                      for c in mine[:-1])
+        assert mine[-1]["meta_info"]["finish_reason"]["type"] == "length"
+        assert mine[-1]["output_ids"] == whole[index]["output_ids"]
+        grows = [len(c["output_ids"]) for c in mine]
+        assert grows == sorted(grows) and grows[-1] == 10  # cumulative, as SGLang's default
+        assert all(whole[index]["output_ids"][:len(c["output_ids"])] == c["output_ids"]
+                   for c in mine)
 
 
 def test_api_key_guards_every_endpoint_but_health(served, model_dirs):
@@ -425,8 +436,8 @@ def test_openai_client_n_and_stream(chat_model_dir):
     assert [c.index for c in whole.choices] == [0, 1]
     text = whole.choices[0].message.content
     assert whole.choices[1].message.content == text  # greedy
-    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert streamed == text
+    streamed = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    assert "".join(streamed) == text and sum(bool(piece) for piece in streamed) >= 2
     finish = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finish[-1] in ("stop", "length")
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens // 2
