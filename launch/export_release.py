@@ -16,7 +16,7 @@ from absl import flags
 from sandmle_jax import paths
 from sandmle_jax.errors import ConfigError
 from sandmle_jax.monitoring import console
-from sandmle_jax.tasks import release
+from sandmle_jax.tasks import release, task_set
 
 _TASKS = flags.DEFINE_string("tasks", None, "A folder of tasks, or one task.", required=True)
 _OUT = flags.DEFINE_string("out", None, "Folder the release layout is written into.",
@@ -27,7 +27,7 @@ def main(argv):
     del argv
     console.quiet()
     tasks = paths.absolute(_TASKS.value)
-    if not tasks.is_dir() or not release.task_dirs(tasks):
+    if not tasks.is_dir() or not task_set.task_dirs(tasks):
         raise ConfigError(f"--tasks {tasks}: no task folders (task.json) there")
     results = release.export_all(tasks, paths.absolute(_OUT.value))
     for result in results:

@@ -35,7 +35,7 @@ from sandbox_runner import Limits, Pool
 from sandmle_jax import paths
 from sandmle_jax.tasks import evaluators, grading
 from sandmle_jax.tasks import metrics as metrics_lib
-from sandmle_jax.tasks import profile
+from sandmle_jax.tasks import profile, task_set
 from sandmle_jax.tasks.mlebench import Imported, answers_for
 from sandmle_jax.tasks.task import (ANSWERS, DESCRIPTION, SAMPLE_SUBMISSION, TASK_JSON, Task,
                                     TaskError, TaskSpec, load_task, read_csv_strict, save_task)
@@ -65,13 +65,6 @@ runpy.run_path(str(private / "evaluator.py"), run_name="__main__")
 '''
 
 
-def task_dirs(root: pathlib.Path) -> list[pathlib.Path]:
-    """Task directories under `root` (or `root` itself), sorted."""
-    if (root / "task.json").is_file():
-        return [root]
-    return sorted(p for p in root.iterdir() if (p / "task.json").is_file())
-
-
 def export_task(task: Task, out_root: pathlib.Path) -> pathlib.Path:
     """Writes `task` as `<out_root>/<id>/prepared/{public,private}`; EvaluatorError when no
     evaluator can be had (a task graded by its own code, without evaluator.py)."""
@@ -95,7 +88,7 @@ def export_all(tasks_root: str | os.PathLike, out_root: str | os.PathLike) -> li
     """Every task under `tasks_root` into the release layout, plus the ok-list of those written."""
     tasks_root, out_root = paths.absolute(tasks_root), paths.absolute(out_root)
     results = []
-    for folder in task_dirs(tasks_root):
+    for folder in task_set.task_dirs(tasks_root):
         try:
             task = load_task(folder)
             export_task(task, out_root)

@@ -21,6 +21,13 @@ def has_manifest(root: str | os.PathLike) -> bool:
     return (pathlib.Path(root) / MANIFEST).is_file()
 
 
+def task_dirs(root: pathlib.Path) -> list[pathlib.Path]:
+    """`root` itself when it is a task, else its task sub-directories, sorted (not loaded)."""
+    if (root / TASK_JSON).is_file():
+        return [root]
+    return sorted(p.parent for p in root.glob(f"*/{TASK_JSON}"))
+
+
 def load_task_set(root: str | os.PathLike, split: str | None = None) -> list[Task]:
     """The tasks under `root`, sorted by id; a broken task raises TaskError naming it."""
     root = paths.absolute(root)
@@ -39,7 +46,7 @@ def load_task_set(root: str | os.PathLike, split: str | None = None) -> list[Tas
         return [load_task(root / entries[i]["path"]) for i in ids]
     if not root.is_dir():
         raise TaskError(f"{root}: no such task directory or task set")
-    dirs = sorted(p.parent for p in root.glob(f"*/{TASK_JSON}"))
+    dirs = task_dirs(root)
     if not dirs:
         raise TaskError(f"{root}: holds no task (no task.json, no manifest.json, no task "
                         "sub-directories)")
