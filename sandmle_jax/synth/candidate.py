@@ -84,13 +84,18 @@ def write_draft(task_id: str, dna: TaskDNA, data: TaskData, out_dir: pathlib.Pat
     return save_task(out_dir, spec, public=public, private=data.private_files())
 
 
-def score_frame(task: Task, frame: pd.DataFrame,
-                path: pathlib.Path) -> tuple[float | None, str | None]:
-    """Grades a submission DataFrame through `tasks.grading`; (score, why not)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+def score_file(task: Task, path: pathlib.Path) -> tuple[float | None, str | None]:
+    """Grades a submission file through `tasks.grading`; (score, why not)."""
     report = grading.grade(task, path)
     return report.score, report.error or report.grader_error
+
+
+def score_frame(task: Task, frame: pd.DataFrame,
+                path: pathlib.Path) -> tuple[float | None, str | None]:
+    """Grades a submission DataFrame, written to `path`, through `tasks.grading`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return score_file(task, path)
 
 
 def record(candidate: Candidate, gates: list[dict[str, Any]]) -> dict[str, Any]:

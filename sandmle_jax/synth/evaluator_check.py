@@ -2,26 +2,22 @@
 
 It runs (in the sandbox) on the valid reference submissions (sample, gold, constant, shuffled)
 and on malformed ones (a column missing, a row dropped, unknown ids, an empty cell, an id twice,
-bytes that are no table). Each disagreement is one line a model can act on: a score off by more
-than `TOLERANCE` (relative above 1), a crash on a valid submission, a score for a malformed one,
-a wrong direction or wrong thresholds. A malformed probe the registry itself accepts (an empty
-ranked list is a valid guess) is not asked about.
+bytes that are no table). Each disagreement is one line a model can act on: a score off by
+more than `evaluators.TOLERANCE` (relative above 1), a crash on a valid submission, a score
+for a malformed one, a wrong direction or wrong thresholds. A malformed probe the registry
+itself accepts (an empty ranked list is a valid guess) is not asked about.
 """
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import Mapping
 
 import pandas as pd
 
-from sandmle_jax.synth.candidate import score_frame
+from sandmle_jax.synth.candidate import score_file, score_frame
 from sandmle_jax.synth.roles import Workshop
-from sandmle_jax.tasks import evaluators, grading
+from sandmle_jax.tasks import evaluators
 from sandmle_jax.tasks.task import LEVELS, Task, Thresholds
-
-TOLERANCE = 1e-6
-
 
 def malformed_submissions(sample: pd.DataFrame, id_column: str,
                           target_columns: tuple[str, ...]) -> dict[str, bytes]:
@@ -39,10 +35,6 @@ def malformed_submissions(sample: pd.DataFrame, id_column: str,
             "empty_cell": csv(empty),
             "duplicated_id": csv(pd.concat([sample, sample.iloc[:1]])),
             "not_a_table": b"\x00\x01\x02 not a table\n"}
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= TOLERANCE * max(1.0, abs(b))
 
 
 def disagreements(source: str, draft: Task, thresholds: Thresholds,
@@ -63,7 +55,7 @@ def disagreements(source: str, draft: Task, thresholds: Thresholds,
         path = scratch / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        score, why = _registry_score(draft, path)
+        score, why = score_file(draft, path)
         if score is None:
             refused[name] = why or "refused"
             probes[name] = data
@@ -76,7 +68,7 @@ def disagreements(source: str, draft: Task, thresholds: Thresholds,
         if got.score is None:
             problems.append(f"the {name} submission is valid ({metric} {score:.9g}) but the "
                             f"evaluator gave no score: {got.error}")
-        elif not _close(got.score, score):
+        elif not evaluators.agrees(got.score, score):
             problems.append(f"on the {name} submission the evaluator says {got.score:.9g}, "
                             f"{metric} is {score:.9g}")
     for name, why in refused.items():
@@ -88,12 +80,8 @@ def disagreements(source: str, draft: Task, thresholds: Thresholds,
     if any(v.is_lower_better is not lower for v in printed):
         problems.append(f"is_lower_better must be {str(lower).lower()} ({metric})")
     want = thresholds.to_dict()
-    if any(v.thresholds is None or not all(_close(v.thresholds.to_dict()[level], want[level])
-                                           for level in LEVELS) for v in printed):
+    if any(v.thresholds is None or not all(
+            evaluators.agrees(v.thresholds.to_dict()[level], want[level]) for level in LEVELS)
+           for v in printed):
         problems.append(f"the thresholds printed must be {want}")
     return problems
-
-
-def _registry_score(task: Task, path: pathlib.Path) -> tuple[float | None, str | None]:
-    report = grading.grade(task, path)
-    return report.score, report.error or report.grader_error

@@ -26,6 +26,7 @@ from sandmle_jax.tasks.task import LEVELS, TaskSpec, Thresholds
 
 EVALUATOR = "evaluator.py"
 ANSWER_FILE = "answer.csv"
+TOLERANCE = 1e-6  # how far an evaluator's number may stand from ours (relative above 1)
 _TEMPLATE = pathlib.Path(__file__).with_name("evaluator_script.py")
 _TASK_LINE = "TASK = None  # the task's settings: metric, k, columns, direction, thresholds"
 _RESULTS = "probe_results.json"
@@ -70,6 +71,11 @@ class Verdict:
     is_lower_better: bool | None = None
     thresholds: Thresholds | None = None
     error: str | None = None
+
+
+def agrees(value: float, reference: float) -> bool:
+    """Whether an evaluator's `value` is the registry's `reference` within TOLERANCE."""
+    return abs(value - reference) <= TOLERANCE * max(1.0, abs(reference))
 
 
 def evaluator_source(spec: TaskSpec) -> str:

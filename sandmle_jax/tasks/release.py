@@ -42,7 +42,6 @@ from sandmle_jax.tasks.task import (ANSWERS, DESCRIPTION, SAMPLE_SUBMISSION, TAS
 
 PREPARED = "prepared"
 OK_LIST = "ok_competitions_sanity.json"
-TOLERANCE = 1e-6
 _FAMILY_CUTOFFS = range(1, 11)  # k tried for map@k and ndcg@k
 
 SHIM = '''"""Runs ../private/evaluator.py from its own folder, beside answer.csv: the answers
@@ -172,7 +171,7 @@ def _matching_metrics(stage: pathlib.Path, spec: TaskSpec, answers: pd.DataFrame
 
 
 def _close(score: float | None, expected: float) -> bool:
-    return score is not None and abs(score - expected) <= TOLERANCE * max(1.0, abs(expected))
+    return score is not None and evaluators.agrees(score, expected)
 
 
 def import_task(prepared: pathlib.Path, out_dir: pathlib.Path, pool: Pool,
