@@ -19,12 +19,11 @@ import tempfile
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 
 from sandmle_jax.synth import seed_dna, submissions
 from sandmle_jax.synth.candidate import Candidate, score_frame
 from sandmle_jax.synth.dna import TRAIN_ROWS
-from sandmle_jax.tasks import medals
+from sandmle_jax.tasks import medals, profile
 from sandmle_jax.tasks.task import Task, TaskError
 
 TEST_ROWS = (20, 200)
@@ -149,15 +148,6 @@ def no_duplicate_rows(candidate: Candidate, draft: Task) -> str | None:
     return None
 
 
-def _content_column(column) -> bool:
-    """Paths to per-row files, or free text: what the row is about, not a recorded value."""
-    if pd.api.types.is_numeric_dtype(column):
-        return False
-    cells = column.dropna().astype(str)
-    paths = cells.str.fullmatch(r"[\w.-]+/[\w.-]+\.[A-Za-z0-9]+")
-    return bool(len(cells)) and (paths.all() or cells.str.len().mean() > 40)
-
-
 @register_gate("no_leaky_column")
 def no_leaky_column(candidate: Candidate, draft: Task) -> str | None:
     """No single train.csv column (the id included) predicts the target at gold level. A
@@ -165,8 +155,9 @@ def no_leaky_column(candidate: Candidate, draft: Task) -> str | None:
     data, thresholds = candidate.data, candidate.thresholds
     if thresholds is None:
         return "no thresholds"
-    columns = [data.id_column] + [c for c in data.baseline.feature_columns
-                                  if not _content_column(data.train[c])]
+    columns = [data.id_column] + [  # paths to per-row files or free text: the row's content
+        c for c in data.baseline.feature_columns
+        if not (profile.is_media_names(data.train[c]) or profile.is_text(data.train[c]))]
     leaks = []
     with tempfile.TemporaryDirectory(prefix="leakscan-") as tmp:
         for column in columns:

@@ -51,6 +51,11 @@ def is_image_names(column: pd.Series) -> bool:
     return _names_end(column, IMAGE_SUFFIXES)
 
 
+def is_media_names(column: pd.Series) -> bool:
+    """A column naming per-row image or audio files."""
+    return _names_end(column, IMAGE_SUFFIXES + AUDIO_SUFFIXES)
+
+
 def is_text(column: pd.Series) -> bool:
     values = column.dropna().astype(str)
     if values.empty or pd.api.types.is_numeric_dtype(column):
