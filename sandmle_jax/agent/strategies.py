@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import inspect
 import pathlib
+import typing
 
 import pandas as pd
 
@@ -148,7 +149,7 @@ X, Xt = X.toarray(), Xt.toarray()
 {extra_features}sub = pd.DataFrame({{ID: test[ID]}})
 '''
 
-# Only in the programs of tasks that need them (`_inputs`): audio clips and a graph's edges.
+# Only in the programs of tasks that need them (`_needs`): audio clips and a graph's edges.
 _AUDIO_KINDS = '''
 kinds["aud"] = [c for c in kinds["cat"]
                 if train[c].astype(str).str.endswith(".wav").all()]
@@ -277,36 +278,35 @@ def submission_kind(task: Task) -> tuple[str, int]:
     return metric.kind.value, metric.k or 10
 
 
+class _Needs(typing.NamedTuple):
+    """What a task's public files ask of its programs beyond the common text."""
+
+    by_name: bool  # the label found by the sample's target name
+    unlabelled: bool  # rows without a label to drop
+    bools: bool  # boolean features to one-hot encode
+    audio: bool  # rows name .wav clips
+    graph: bool  # edges.csv links the rows
+
+
 @functools.lru_cache(maxsize=256)
-def _needs(public_dir: pathlib.Path) -> tuple[bool, bool, bool]:
-    """(label by target name, drop unlabelled rows, booleans) for this task's public tables;
-    all three where they cannot be read. Cached: a task's files never change (checksums), and
-    every episode's program asks again."""
+def _needs(public_dir: pathlib.Path) -> _Needs:
+    """Read off the task's public files once; the first three where they cannot be read.
+    Cached: a task's files never change (checksums), and every episode's program asks again."""
+    graph = (public_dir / "edges.csv").is_file()
     try:
         train = pd.read_csv(public_dir / "train.csv")
         test = pd.read_csv(public_dir / "test.csv", nrows=5)
         sample = pd.read_csv(public_dir / "sample_submission.csv", nrows=5)
     except (OSError, ValueError, pd.errors.ParserError):
-        return True, True, True
+        return _Needs(True, True, True, False, graph)
     id_column, targets = sample.columns[0], list(sample.columns[1:])
     missing = [c for c in train.columns if c not in test.columns and c != id_column]
     labels = [c for c in targets if c in train.columns] or missing
     features = [c for c in test.columns if c != id_column and c in train.columns]
-    return (labels != missing, bool(train[labels].isna().any().any()) if labels else False,
-            any(pd.api.types.is_bool_dtype(train[c]) for c in features))
-
-
-@functools.lru_cache(maxsize=256)
-def _inputs(public_dir: pathlib.Path) -> tuple[bool, bool]:
-    """(audio clips, a graph): whether the task's rows name .wav files and whether edges.csv
-    links them."""
-    try:
-        train = pd.read_csv(public_dir / "train.csv", nrows=20)
-    except (OSError, ValueError, pd.errors.ParserError):
-        return False, False
     audio = any(not pd.api.types.is_numeric_dtype(train[c])
-                and train[c].astype(str).str.endswith(".wav").all() for c in train.columns)
-    return audio, (public_dir / "edges.csv").is_file()
+                and train[c].astype(str).str.endswith(".wav").all() for c in features)
+    return _Needs(labels != missing, bool(train[labels].isna().any().any()) if labels else False,
+                  any(pd.api.types.is_bool_dtype(train[c]) for c in features), audio, graph)
 
 
 def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> str:
@@ -316,13 +316,14 @@ def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> st
         raise ValueError(f"unknown tier {tier!r}; known: {LADDER}")
     kind, k = submission_kind(task)
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
-    by_name, unlabelled, bools = _needs(task.public_dir)
-    labels = (_LABELS_BY_NAME if by_name else _LABELS) + (_DROP_UNLABELLED if unlabelled else "")
-    audio, graph = _inputs(task.public_dir)
-    preamble = _PREAMBLE.format(data=data_dir, labels=labels, bools=_BOOLS if bools else "",
-                                extra_kinds=_AUDIO_KINDS if audio else "",
-                                extra_features=(_AUDIO if audio else "") + (_GRAPH if graph
-                                                                             else ""))
+    needs = _needs(task.public_dir)
+    labels = ((_LABELS_BY_NAME if needs.by_name else _LABELS)
+              + (_DROP_UNLABELLED if needs.unlabelled else ""))
+    preamble = _PREAMBLE.format(data=data_dir, labels=labels,
+                                bools=_BOOLS if needs.bools else "",
+                                extra_kinds=_AUDIO_KINDS if needs.audio else "",
+                                extra_features=((_AUDIO if needs.audio else "")
+                                                + (_GRAPH if needs.graph else "")))
     if kind == "class_probabilities":  # the label -> column match, as the importer makes it
         preamble += "\n\n" + inspect.getsource(class_columns.match_columns) + "\n\n"
     family = "classifier" if kind in _CLASSIFICATION + ("ranked_list",) else "regressor"
