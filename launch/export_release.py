@@ -30,13 +30,11 @@ def main(argv):
     if not tasks.is_dir() or not task_set.task_dirs(tasks):
         raise ConfigError(f"--tasks {tasks}: no task folders (task.json) there")
     results = release.export_all(tasks, paths.absolute(_OUT.value))
-    for result in results:
-        console.stage(f"exported {result.competition_id}" if result.task is not None
-                      else f"refused {result.competition_id}: {result.refused}")
-    written = sum(r.task is not None for r in results)
-    if not written:
-        raise ConfigError(f"no task exported from {tasks}; each line above says why")
-    return 0 if written == len(results) else 1
+    return console.stage_outcomes(
+        [f"exported {r.competition_id}" if r.task is not None
+         else f"refused {r.competition_id}: {r.refused}" for r in results],
+        sum(r.task is not None for r in results),
+        f"no task exported from {tasks}; each line above says why")
 
 
 if __name__ == "__main__":

@@ -41,13 +41,10 @@ def main(argv):
     results = mlebench.import_all(competitions, data_dir, paths.absolute(_OUT.value),
                                   _IDS.value, modality=_MODALITY.value,
                                   task_type=_TASK_TYPE.value)
-    for result in results:
-        console.stage(result.line())
-    imported = sum(r.task is not None for r in results)
-    if not imported:
-        raise ConfigError(f"no competition imported from {competitions} ({len(results)} "
-                          "refused); each line above says why")
-    return 0 if imported == len(results) else 1
+    return console.stage_outcomes(
+        [r.line() for r in results], sum(r.task is not None for r in results),
+        f"no competition imported from {competitions} ({len(results)} refused); each line "
+        "above says why")
 
 
 if __name__ == "__main__":

@@ -45,13 +45,9 @@ def main(argv):
     with Pool(sandbox, workers=1) as pool:
         sandbox_setup.check_sandbox(pool)
         results = release.import_all(bundle, paths.absolute(_OUT.value), pool, limits, ids)
-    for result in results:
-        console.stage(result.line())
-    imported = sum(r.task is not None for r in results)
-    if not imported:
-        raise ConfigError(f"no task imported from {bundle} ({len(results)} refused); each line "
-                          "above says why")
-    return 0 if imported == len(results) else 1
+    return console.stage_outcomes(
+        [r.line() for r in results], sum(r.task is not None for r in results),
+        f"no task imported from {bundle} ({len(results)} refused); each line above says why")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from absl import flags
 from aiohttp import web
 
+from sandbox_runner.serve import LOOPBACK_HOSTS
 from sandmle_jax import paths
 from sandmle_jax.errors import ConfigError
 from sandmle_jax.models import tokenizer as tokenizer_lib
@@ -37,12 +38,11 @@ _NAME = flags.DEFINE_string("served_model_name", None, "Model name in /v1 replie
 _API_KEY = flags.DEFINE_string("api_key", os.environ.get("SANDMLE_SERVE_API_KEY"),
                                "Bearer token every request but /health must carry (env "
                                "SANDMLE_SERVE_API_KEY); required off loopback.")
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def main(argv):
     del argv
-    if _HOST.value not in LOOPBACK and not _API_KEY.value:
+    if _HOST.value not in LOOPBACK_HOSTS and not _API_KEY.value:
         raise ConfigError(f"--host {_HOST.value} is not loopback: give --api_key (or set "
                           "SANDMLE_SERVE_API_KEY); without one anyone reaching the port can "
                           "generate and load weights")

@@ -22,6 +22,8 @@ from sandbox_runner.pool import Pool, PoolClosed, PoolFull
 from sandbox_runner.sandbox import Sandbox
 
 MAX_BODY_BYTES = 16 << 20
+# Hosts that only this machine reaches: serving on any other needs a token.
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 class Service:
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-isolation", default=Isolation.RLIMITS.name.lower())
     p.add_argument("--interpreter", default=sys.executable)
     args = p.parse_args(argv)
-    if args.host not in ("127.0.0.1", "::1", "localhost") and not args.token:
+    if args.host not in LOOPBACK_HOSTS and not args.token:
         p.error("a non-loopback --host needs --token (anyone who reaches the port runs code)")
     sandbox = Sandbox(args.backend, args.min_isolation, args.interpreter)
     pool = Pool(sandbox, args.workers, args.queue_size)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from absl import app, flags, logging
 from ml_collections.config_flags import config_flags
 
 from sandbox_runner import SandboxUnavailable
-from sandmle_jax.errors import UserError
+from sandmle_jax.errors import ConfigError, UserError
 
 KNOWN_ERRORS = (UserError, SandboxUnavailable)
 EXIT_USER_ERROR = 2
@@ -49,6 +49,17 @@ def stage(message: str) -> None:
     print(message, flush=True)
     if _log_file["active"]:
         logging.info(message)
+
+
+def stage_outcomes(lines: Sequence[str], done: int, none_done: str) -> int:
+    """A batch launcher's ending (imports, exports): one line per item, then exit status 0 when
+    all `done` items succeeded, 1 when some failed, and ConfigError(`none_done`) (status 2)
+    when none did."""
+    for line in lines:
+        stage(line)
+    if not done:
+        raise ConfigError(none_done)
+    return 0 if done == len(lines) else 1
 
 
 def one_line(error: BaseException) -> str:
