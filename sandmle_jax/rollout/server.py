@@ -129,8 +129,11 @@ class SGLangServer:
             raise proto.ProtocolError(f"Duplicate request ID: {clash[0]!r}; rids must be "
                                       "unique.")
 
-    async def _run(self, requests: list[GenerateRequest]) -> list[GenerateResult]:
-        """Generates after any pause; tracks rids so /abort_request reaches waiting ones too."""
+    @contextlib.asynccontextmanager
+    async def _admitted(self, requests: list[GenerateRequest]):
+        """Tracks the rids (so /abort_request reaches waiting ones too and /flush_cache sees
+        them), waits out any pause, then yields the requests not aborted meanwhile, marked
+        running; untracks them all on leaving."""
         self._check_unique(requests)
         for r in requests:
             self._in_flight[r.request_id] = "waiting"
@@ -139,12 +142,17 @@ class SGLangServer:
             live = [r for r in requests if self._in_flight[r.request_id] != "aborted"]
             for r in live:
                 self._in_flight[r.request_id] = "running"
-            done = dict(zip((r.request_id for r in live), await self.engine.generate(live)))
-            return [done.get(r.request_id) or self._aborted(r) for r in requests]
+            yield live
         finally:
             for r in requests:
                 self._in_flight.pop(r.request_id, None)
             self._notify()
+
+    async def _run(self, requests: list[GenerateRequest]) -> list[GenerateResult]:
+        """Generates after any pause; a request aborted while waiting ends as aborted."""
+        async with self._admitted(requests) as live:
+            done = dict(zip((r.request_id for r in live), await self.engine.generate(live)))
+        return [done.get(r.request_id) or self._aborted(r) for r in requests]
 
     def _aborted(self, request: GenerateRequest) -> GenerateResult:
         return GenerateResult(request.request_id, (), (),
@@ -160,20 +168,12 @@ class SGLangServer:
             [result] = await self._run([request])
             await sink(index, result)
             return
-        rid = request.request_id
-        self._check_unique([request])
-        self._in_flight[rid] = "waiting"
-        try:
-            await self._wait_unpaused([rid])
-            if self._in_flight[rid] == "aborted":
+        async with self._admitted([request]) as live:
+            if not live:
                 await sink(index, self._aborted(request))
                 return
-            self._in_flight[rid] = "running"
             async for item in stream(request):
                 await sink(index, item)
-        finally:
-            self._in_flight.pop(rid, None)
-            self._notify()
 
     async def _streamed(self, requests: list[GenerateRequest]):
         """(index, item) of every request's stream as items arrive, interleaved."""
@@ -200,16 +200,14 @@ class SGLangServer:
         while not self._gate().is_set():
             if all(self._in_flight[r] == "aborted" for r in rids):
                 return
-            if self._state_changed is None:
-                self._state_changed = asyncio.Event()
-            await self._state_changed.wait()
+            await self._changed()
 
     def _notify(self):
         if self._state_changed is not None:
             self._state_changed.set()
             self._state_changed = None
 
-    async def _changed(self, timeout: float) -> None:
+    async def _changed(self, timeout: float | None = None) -> None:
         """Until the in-flight set or the pause state changes, or `timeout` seconds."""
         if self._state_changed is None:
             self._state_changed = asyncio.Event()
