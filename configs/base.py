@@ -74,9 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
         bucket_lengths=(4096, 8192, 16384, 32768), rows=8, pad_id=0))
 
     c.sft = ml_collections.ConfigDict()
-    c.sft.steps = 200  # Seed-SFT: 200 steps, batch 32, lr 1e-5
+    c.sft.steps = 200  # Seed-SFT: 200 steps, batch 32, lr 1e-5; 0 = GRPO from the base model
     c.sft.batch_size = 32
-    c.sft.tiers = ("boosting",)  # the reference agent's strongest programs
+    c.sft.tiers = ("boosting",)  # reference-agent episodes to imitate; () = none
+    c.sft.data = ""  # a launch.collect directory (a teacher's trajectories), mixed with tiers'
     c.sft.log_every = 10
     c.sft.checkpoint_every = 50
     c.sft.optimizer = ml_collections.ConfigDict(dict(

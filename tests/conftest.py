@@ -90,6 +90,20 @@ def qwen_tokenizer():
                                                       local_files_only=True)
 
 
+@pytest.fixture(scope="session")
+def chat_model_dir(tmp_path_factory):
+    """One layer over the real Qwen3 vocabulary, with the Qwen3 tokenizer and chat template."""
+    from flax import nnx
+
+    from sandmle_jax.models import hf
+    from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
+    config = Qwen3Config.tiny(vocab_size=151936, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=1, eos_token_id=151645, pad_token_id=None)
+    out = str(tmp_path_factory.mktemp("chat_model"))
+    hf.save_model(Qwen3(config, rngs=nnx.Rngs(0)), out, tokenizer_dir=str(qwen_tokenizer_dir()))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,6 +33,11 @@ class ChatFormat:
                              "required")
         return cls(tokenizer=tokenizer, im_end_id=int(im_end))
 
+    @property
+    def start_id(self) -> int:
+        """`<|im_start|>`: opens every message."""
+        return int(self.tokenizer.convert_tokens_to_ids(IM_START))
+
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 

@@ -3,6 +3,7 @@ each chosen scaffold, write the report."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -76,7 +77,7 @@ def check_request(config, request: EvalRequest) -> None:
     sandbox_setup.min_isolation(config.sandbox.min_isolation)
 
 
-def _policy_factory(request: EvalRequest, chat: ChatFormat, engine, e, scaffold: str):
+def policy_factory(request: EvalRequest, chat: ChatFormat, engine, e, scaffold: str):
     """seed -> the policy playing that seed's episodes in `scaffold`."""
     if request.policy == "reference":
         if scaffold == dojo_scaffold.NAME:
@@ -95,16 +96,24 @@ def _run_name(request: EvalRequest, scaffold: str) -> str:
     return request.policy if len(request.scaffolds) == 1 else f"{request.policy}/{scaffold}"
 
 
-async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:
-    """Plays the task set in each requested scaffold; writes report.json (the first scaffold's
-    summary, every scaffold's under `scaffolds`, every episode with its scaffold) and plots/
-    under `request.out`; returns the first scaffold's summary and all (seed, trajectory)
-    results."""
+@dataclasses.dataclass(frozen=True)
+class Players:
+    """What a checked request plays with: its tasks, chat format, sandbox pool and engine."""
+
+    tasks: list
+    chat: ChatFormat
+    pool: Pool
+    engine: object | None
+
+
+@contextlib.asynccontextmanager
+async def players(config, request: EvalRequest):
+    """Loads the tasks, the tokenizer, the sandbox (checked) and the engine a request needs;
+    closes the engine and the pool on the way out."""
     check_request(config, request)
     task_list = task_set.load_task_set(request.tasks, request.split)
     tokenizer_dir = request.model_dir or small_tokenizer.qwen3_tokenizer_dir()
-    tokenizer = tokenizer_lib.load_tokenizer(str(tokenizer_dir))
-    chat = ChatFormat.from_tokenizer(tokenizer)
+    chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(tokenizer_dir)))
     box = config.sandbox
     sandbox = sandbox_setup.sandbox_for(box)
     sandbox_setup.check_sandbox(sandbox)
@@ -112,22 +121,30 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
     if request.policy in ("embedded", "sglang"):
         rollout = config.rollout.copy_and_resolve_references()
         rollout.engine = request.policy
-        engine = factory.engine_from_config(rollout, request.model_dir, tokenizer,
+        engine = factory.engine_from_config(rollout, request.model_dir, chat.tokenizer,
                                             sglang_urls=request.sglang_urls)
-    summaries, results = {}, []
     try:
         with Pool(sandbox, workers=box.workers) as pool:
-            for scaffold in request.scaffolds:
-                summary, played = await runner.evaluate(
-                    task_list, _policy_factory(request, chat, engine, config.eval, scaffold),
-                    chat, pool, agent_config.agent_config_from(config), seeds=request.seeds,
-                    concurrency=config.rollout.concurrency,
-                    prefix=f"eval-{request.policy}-{scaffold}",
-                    open_scaffold=SCAFFOLDS[scaffold])
-                summaries[scaffold] = summary
-                results += played
+            yield Players(task_list, chat, pool, engine)
     finally:
         await factory.close_engine(engine)
+
+
+async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:
+    """Plays the task set in each requested scaffold; writes report.json (the first scaffold's
+    summary, every scaffold's under `scaffolds`, every episode with its scaffold) and plots/
+    under `request.out`; returns the first scaffold's summary and all (seed, trajectory)
+    results."""
+    summaries, results = {}, []
+    async with players(config, request) as p:
+        for scaffold in request.scaffolds:
+            summary, played = await runner.evaluate(
+                p.tasks, policy_factory(request, p.chat, p.engine, config.eval, scaffold),
+                p.chat, p.pool, agent_config.agent_config_from(config), seeds=request.seeds,
+                concurrency=config.rollout.concurrency,
+                prefix=f"eval-{request.policy}-{scaffold}", open_scaffold=SCAFFOLDS[scaffold])
+            summaries[scaffold] = summary
+            results += played
     out = request.out
     out.mkdir(parents=True, exist_ok=True)
     episodes = [{"seed": seed, **t.to_dict()["info"], "reward": t.reward} for seed, t in results]

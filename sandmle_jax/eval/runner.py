@@ -23,12 +23,14 @@ from sandmle_jax.tasks.task import Task
 async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[int], Policy],
                        chat: ChatFormat, runner, config: AgentConfig, *,
                        concurrency: int = 8, desc: str = "episodes", progress: bool = True,
-                       open_scaffold: loop.OpenScaffold = react.open_scaffold
+                       open_scaffold: loop.OpenScaffold = react.open_scaffold,
+                       on_done: Callable[[int, Trajectory], None] | None = None
                        ) -> list[Trajectory]:
     """Plays one episode per (task, episode_id) job in the scaffold `open_scaffold` makes;
     results in job order.
 
-    `policy_for(i)` gives the policy of job i (e.g. one sampling seed per job, or a fixed one).
+    `policy_for(i)` gives the policy of job i (e.g. one sampling seed per job, or a fixed one);
+    `on_done(i, trajectory)` sees each episode as it ends (to record it before the rest finish).
     """
     gate = asyncio.Semaphore(concurrency)
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress, leave=False)
@@ -37,6 +39,8 @@ async def run_episodes(jobs: Sequence[tuple[Task, str]], policy_for: Callable[[i
         async with gate:
             trajectory = await loop.run_episode(task, policy_for(i), chat, runner, config,
                                                 episode_id, open_scaffold=open_scaffold)
+        if on_done is not None:
+            on_done(i, trajectory)
         bar.update(1)
         return trajectory
 

@@ -51,7 +51,8 @@ from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.rl import (base_model, batching, checkpoint, curriculum as curriculum_lib,
-                            episodes, learner as learner_lib, optim, sft as sft_lib, weight_sync)
+                            episodes, learner as learner_lib, optim, sft as sft_lib, sft_data,
+                            weight_sync)
 from sandmle_jax.rollout import engine as engine_lib, factory
 from sandmle_jax.synth import pipeline as synth_pipeline
 from sandmle_jax.tasks import rewards, task_set
@@ -183,7 +184,8 @@ class Trainer:
 
     async def warm_start(self, model_dir: pathlib.Path, train: Sequence[Task], pool: Pool
                          ) -> Any:
-        """Runs (or resumes, or skips) SFT on reference-agent episodes; returns its params."""
+        """Runs (or resumes, or skips) SFT on reference-agent episodes and collected data;
+        returns its params."""
         s = self.config.sft
         policy = self.build_policy(model_dir, _to_dict(s.optimizer), sft_lib.SFT_LOSS,
                                    with_engine=False)
@@ -197,23 +199,11 @@ class Trainer:
                 if restored.cursor.get("done"):
                     self.say(f"SFT: finished earlier (checkpoint step {restored.step})")
                     return state.params
-            jobs = [(task, f"sft-{task.id}-{tier}") for task in train for tier in s.tiers]
-            tiers = [tier for _ in train for tier in s.tiers]
+            rows = await self.sft_rows(train, policy.chat, pool)
             start = time.perf_counter()
-            trajectories = await self.play(
-                jobs, lambda i: reference.ReferencePolicy(policy.chat, tier=tiers[i]),
-                policy.chat, pool, desc="reference episodes")
-            rows = sft_lib.sft_rows(trajectories)
-            valid = np.mean([t.info.valid_submission for t in trajectories])
-            self.say(f"SFT data: {len(trajectories)} reference episodes ({valid:.0%} valid) -> "
-                     f"{len(rows)} rows in {_duration(time.perf_counter() - start)}")
-            if not rows:
-                raise SetupError("SFT has no data: no reference episode produced a training "
-                                 f"row (terminations: {_terminations(trajectories)})")
-            start = time.perf_counter()
-            config = batching.BatchingConfig(**_to_dict(self.config.batching))
             first = int(state.step)
-            stream = sft_lib.sft_batches(rows, s.batch_size, config, self.config.seed, first)
+            stream = sft_lib.sft_batches(rows, s.batch_size, self.batching_config(),
+                                         self.config.seed, first)
             metrics: dict[str, float] = {}
             for step in range(first, s.steps):
                 batch = next(stream)
@@ -228,6 +218,39 @@ class Trainer:
             self.say(f"SFT: {s.steps - first} steps in {_duration(time.perf_counter() - start)}"
                      f", final NLL per token {metrics.get('nll', float('nan')):.3f}")
         return state.params
+
+    async def sft_rows(self, train: Sequence[Task], chat: ChatFormat, pool: Pool
+                       ) -> list[episodes.Row]:
+        """SFT rows: reference-agent episodes of `sft.tiers` and the collected `sft.data`."""
+        s = self.config.sft
+        rows: list[episodes.Row] = []
+        if s.tiers:
+            jobs = [(task, f"sft-{task.id}-{tier}") for task in train for tier in s.tiers]
+            tiers = [tier for _ in train for tier in s.tiers]
+            start = time.perf_counter()
+            trajectories = await self.play(
+                jobs, lambda i: reference.ReferencePolicy(chat, tier=tiers[i]), chat, pool,
+                desc="reference episodes")
+            rows = sft_lib.sft_rows(trajectories)
+            valid = np.mean([t.info.valid_submission for t in trajectories])
+            self.say(f"SFT data: {len(trajectories)} reference episodes ({valid:.0%} valid) -> "
+                     f"{len(rows)} rows in {_duration(time.perf_counter() - start)}")
+            if not rows:
+                raise SetupError("SFT has no data: no reference episode produced a training "
+                                 f"row (terminations: {_terminations(trajectories)})")
+        if s.data:
+            collected, too_long = sft_data.load_rows(
+                s.data, chat, max(self.config.batching.bucket_lengths))
+            self.say(f"SFT data: {len(collected)} rows collected in {s.data}"
+                     + (f" ({too_long} longer than the largest bucket left out)"
+                        if too_long else ""))
+            if not collected:
+                raise SetupError(f"SFT has no data: {s.data} holds no row that fits")
+            rows += collected
+        return rows
+
+    def batching_config(self) -> batching.BatchingConfig:
+        return batching.BatchingConfig(**_to_dict(self.config.batching))
 
     # ---- GRPO -------------------------------------------------------------------------------
 
@@ -263,8 +286,7 @@ class Trainer:
             logging.warning("step %d: no usable trajectories (all failed, stale, timed out or "
                             "zero-variance); no update", rollouts.step)
             return state, metrics
-        batch = batching.pack(chosen.rows, chosen.advantages,
-                              batching.BatchingConfig(**_to_dict(self.config.batching)))
+        batch = batching.pack(chosen.rows, chosen.advantages, self.batching_config())
         start = time.perf_counter()
         state, learned = await asyncio.to_thread(policy.learner.train_step, state, batch)
         metrics.update({f"learn/{k}": v for k, v in learned.items()})
@@ -283,7 +305,8 @@ class Trainer:
         loss = learner_lib.LossConfig.from_dict(_to_dict(g.loss))
         policy = self.build_policy(model_dir, _to_dict(g.optimizer), loss, with_engine=True)
         try:
-            state = policy.learner.init_state(sft_params, self.config.seed)
+            start_params = policy.params if sft_params is None else sft_params
+            state = policy.learner.init_state(start_params, self.config.seed)
             tasks = {t.id: t for t in train}
             curriculum = curriculum_lib.Curriculum(sorted(tasks), self.config.seed)
             ckpt = checkpoint.Checkpointer(self.workdir / "checkpoints" / "grpo",
@@ -302,7 +325,7 @@ class Trainer:
                                        compute_dtype=self.config.model.compute_dtype)
                 if "before" not in self.report and restored is None:
                     self.report["before"] = await self.evaluate(
-                        "sft", validation, self.engine_policy_for_seed(policy), policy.chat,
+                        "sft" if sft_params is not None else "base", validation, self.engine_policy_for_seed(policy), policy.chat,
                         pool)
                 prefetch, prefetch_cursor = None, None
 
@@ -365,7 +388,9 @@ class Trainer:
                 self.report["reference"] = await self.evaluate(
                     "reference", validation,
                     lambda seed: reference.ReferencePolicy(chat, tier=strategies.TUNED), chat, pool)
-            params = await self.warm_start(model_dir, train, pool)
+            params = None  # sft.steps=0: GRPO starts from the base model
+            if self.config.sft.steps:
+                params = await self.warm_start(model_dir, train, pool)
             await self.grpo(model_dir, params, train, validation, pool)
         self.finish()
         return self.report
@@ -376,8 +401,9 @@ class Trainer:
         plots.plot_curves(self.workdir / "metrics", plot_dir / "reward.png",
                           ["train/reward_mean", "train/valid_rate", "train/medal_rate",
                            "eval/any_medal", "eval/valid_submission"])
+        start = "SFT" if self.config.sft.steps else "base"
         rows = {name: {k: v["mean"] for k, v in self.report[key]["overall"].items()}
-                for name, key in (("reference", "reference"), ("SFT", "before"),
+                for name, key in (("reference", "reference"), (start, "before"),
                                   ("GRPO", "after")) if key in self.report}
         if rows:
             plots.plot_rates(rows, plot_dir / "medal_rates.png")
@@ -463,6 +489,7 @@ def checked_config(config):
     config = config.copy_and_resolve_references()
     config.tasks.dir = paths.absolute_or_empty(config.tasks.dir)
     config.model.hf_dir = paths.absolute_or_empty(config.model.hf_dir)
+    config.sft.data = paths.absolute_or_empty(config.sft.data)
     config.rollout.weights_dir = paths.absolute_or_empty(config.rollout.weights_dir)
     config.sandbox.interpreter = paths.absolute_or_empty(config.sandbox.interpreter)
     config.tasks.synth.sandbox.interpreter = paths.absolute_or_empty(
@@ -479,6 +506,19 @@ def validate_config(config) -> None:
         raise
     except (ValueError, TypeError, KeyError) as e:  # the config dataclasses' own checks
         raise ConfigError(f"config: {console.one_line(e)}") from None
+
+
+def _validate_sft(s) -> None:
+    if s.steps < 0:
+        raise ConfigError(f"sft.steps must be >= 0 (0: GRPO from the base model), got {s.steps}")
+    if s.steps and not (s.tiers or s.data):
+        raise ConfigError("sft.steps > 0 needs data: sft.tiers (reference-agent episodes) "
+                          "and/or sft.data (a directory launch.collect wrote)")
+    for tier in s.tiers:
+        strategies.check_tier(tier)
+    if s.data and not (paths.absolute(s.data) / sft_data.FILE).is_file():
+        raise ConfigError(f"sft.data {s.data!r}: no {sft_data.FILE} there (python -m "
+                          "launch.collect writes it)")
 
 
 def _validate(config) -> None:
@@ -507,6 +547,7 @@ def _validate(config) -> None:
         section, name = key.split(".")
         if config[section][name] < 1:
             raise ConfigError(f"{key} must be >= 1, got {config[section][name]!r}")
+    _validate_sft(config.sft)
     if config.tasks.dir:
         if not paths.absolute(config.tasks.dir).is_dir():
             raise ConfigError(f"tasks.dir {config.tasks.dir!r}: no such directory")

@@ -15,8 +15,9 @@ import pytest
 from conftest import free_port, http_json, wait_until_served, write_tabular_task
 
 from sandmle_jax.errors import ConfigError, SetupError
+from sandmle_jax.eval import cli
 from sandmle_jax.monitoring.metrics_writer import read_metrics
-from sandmle_jax.rl import trainer, weight_sync
+from sandmle_jax.rl import collect, trainer, weight_sync
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -152,12 +153,54 @@ def test_a_store_without_validation_tasks_stops_naming_its_report(tmp_path):
     ({"grpo.group_size": 1}, "group_size must be >= 2"),
     ({"agent.reward_scheme": "dense_magic"}, "reward_scheme 'dense_magic' unknown"),
     ({"rollout.engine": "vllm"}, "must be 'embedded' or 'sglang'"),
+    ({"sft.tiers": ()}, "sft.steps > 0 needs data"),
+    ({"sft.tiers": ("best",)}, "unknown tier 'best'"),
+    ({"sft.data": "nowhere"}, "sft.data 'nowhere': no sft.jsonl there"),
+    ({"sft.steps": -1}, "sft.steps must be >= 0"),
 ])
 def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
     (tmp_path / "store").mkdir()
     with pytest.raises(ConfigError, match=message):
         trainer.validate_config(_config(tmp_path / "store", **overrides))
     trainer.validate_config(_config(tmp_path / "store"))  # the recipe itself is consistent
+
+
+def _no_reference_episodes(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a reference-agent episode was played")
+    monkeypatch.setattr(trainer.reference, "ReferencePolicy", refuse)
+
+
+def test_sft_steps_zero_starts_grpo_from_the_base_model(tmp_path, monkeypatch, capsys):
+    """RL from the base model: no reference episode is played, no SFT checkpoint written."""
+    _no_reference_episodes(monkeypatch)
+    store = _store(tmp_path / "store")
+    workdir = tmp_path / "run"
+    config = trainer.checked_config(_config(store, **{"sft.steps": 0,
+                                                      "eval.reference_baseline": False}))
+    report = asyncio.run(_VariedRewards(config, workdir).run())
+    assert "reference" not in report and "before" in report and "after" in report
+    assert not (workdir / "checkpoints" / "sft").exists()
+    rows = list(read_metrics(workdir / "metrics"))
+    assert not any("sft/loss" in r for r in rows)
+    assert next(r for r in rows if "train/reward_mean" in r)["learn/grad_norm"] > 0
+    assert "evaluation, base policy" in capsys.readouterr().out
+
+
+def test_sft_on_collected_data_alone(tmp_path, monkeypatch):
+    """Seed-SFT: a teacher's trajectories (collected here from the reference agent, in the
+    Qwen3 tokenizer) train the tiny student (its own tokenizer) with no episode of its own."""
+    store = _store(tmp_path / "store")
+    request = cli.EvalRequest(tasks=store, out=tmp_path / "data", split="train",
+                              policy="reference", tier="linear")
+    asyncio.run(collect.collect(_config(store), request, "valid"))
+    _no_reference_episodes(monkeypatch)
+    config = trainer.checked_config(_config(store, **{
+        "sft.tiers": (), "sft.data": str(tmp_path / "data"), "grpo.steps": 0,
+        "eval.reference_baseline": False}))
+    asyncio.run(trainer.Trainer(config, tmp_path / "run").run())
+    rows = list(read_metrics(tmp_path / "run" / "metrics"))
+    assert [r["step"] for r in rows if "sft/loss" in r] == [0, 1]
 
 
 class _Recorded(trainer.Trainer):

