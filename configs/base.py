@@ -89,18 +89,24 @@ def get_config() -> ml_collections.ConfigDict:
     c.grpo.tasks_per_step = 16
     c.grpo.group_size = 4
     c.grpo.std_normalize = True  # GRPO; False = Dr.GRPO
-    c.grpo.drop_zero_variance = True
+    # As the release trains (rLLM on veRL 0.6.1, read in its launch scripts and configs):
+    c.grpo.drop_zero_variance = False  # tied groups kept: advantage 0, still in the normaliser
+    c.grpo.pruned_rows = "last"  # a pruned episode trains its final context only ("all":
+    #                              each context a row; "episode": each weighted 1/k)
     c.grpo.max_timeout_fraction = 0.2  # mask episodes with > 20% timed-out executions
     c.grpo.overlap = False  # True: step k+1's rollouts run during step k's update (1 step
     #                         off-policy, corrected by the loss's TIS); the paper is on-policy
     c.grpo.max_staleness = 1  # drop episodes sampled by weights older than this many updates
     c.grpo.loss = ml_collections.ConfigDict(dict(
         clip_low=0.2, clip_high=0.28, dual_clip=3.0, aggregation="seq-mean-token-mean",
-        temperature=1.0, tis_cap=2.0, kl_coef=0.0,
+        temperature=1.0,
+        tis_cap=None,  # truncated importance sampling off, as in the release; 2.0 corrects the
+        #               rollout engine's numerical mismatch (and overlap's one step lag)
+        kl_coef=0.0,
         aux_loss_coef=0.0))  # MoE load balancing: off in RL (routing drift is watched, metric
     #                          aux_loss); HF pretraining used 0.001
-    c.grpo.optimizer = ml_collections.ConfigDict(dict(
-        learning_rate=1e-6, warmup_steps=0, weight_decay=0.0, max_grad_norm=1.0))
+    c.grpo.optimizer = ml_collections.ConfigDict(dict(  # veRL's AdamW defaults but lr
+        learning_rate=1e-6, warmup_steps=0, weight_decay=0.01, max_grad_norm=1.0))
 
     c.eval = ml_collections.ConfigDict(dict(
         every=10, seeds=3, temperature=1.0, top_p=0.95,  # the paper's validation sampling

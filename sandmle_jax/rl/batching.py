@@ -118,19 +118,22 @@ def make_learner_batch(trajectories: Sequence[TrajectoryLike], config: BatchingC
 
 
 def pack(rows: Sequence[TrajectoryLike], advantages: Sequence[float],
-         config: BatchingConfig) -> LearnerBatch:
+         config: BatchingConfig, seq_count: float | None = None) -> LearnerBatch:
     """Packs rows whose advantages are already known, with no group statistics.
 
     For SFT (every advantage 1 with token-mean aggregation is the NLL gradient) and for
     episodes split into several rows (a pruned context), whose advantage is computed per
     episode upstream and shared by its rows. `reward` and `group_id` are not read.
+    `seq_count` replaces the sequence normaliser (rows with a policy token) where rows are
+    weighted, e.g. by episode (episodes.select's `seq_count`).
     """
     if len(rows) != len(advantages):
         raise ValueError(f"{len(rows)} rows but {len(advantages)} advantages")
     for i, row in enumerate(rows):
         _check(row, i)
     kept = [(i, float(a)) for i, a in enumerate(advantages) if any(rows[i].loss_mask)]
-    return _batch(kept, rows, config)
+    batch = _batch(kept, rows, config)
+    return batch if seq_count is None else dataclasses.replace(batch, seq_count=float(seq_count))
 
 
 def _batch(kept: list[tuple[int, float]], trajectories: Sequence[TrajectoryLike],

@@ -274,9 +274,7 @@ class Trainer:
         groups = [[t for t in group if not _stale(t, int(state.step), g.max_staleness)]
                   for group in rollouts.groups]
         stale = sum(len(a) - len(b) for a, b in zip(rollouts.groups, groups))
-        chosen = episodes.select(groups, episodes.FilterConfig(
-            std_normalize=g.std_normalize, drop_zero_variance=g.drop_zero_variance,
-            max_timeout_fraction=g.max_timeout_fraction))
+        chosen = episodes.select(groups, _filter_config(g))
         trajectories = [t for group in rollouts.groups for t in group]
         metrics = _rollout_metrics(trajectories, chosen)
         metrics["filter/stale"] = float(stale)
@@ -286,7 +284,8 @@ class Trainer:
             logging.warning("step %d: no usable trajectories (all failed, stale, timed out or "
                             "zero-variance); no update", rollouts.step)
             return state, metrics
-        batch = batching.pack(chosen.rows, chosen.advantages, self.batching_config())
+        batch = batching.pack(chosen.rows, chosen.advantages, self.batching_config(),
+                              seq_count=chosen.seq_count)
         start = time.perf_counter()
         state, learned = await asyncio.to_thread(policy.learner.train_step, state, batch)
         metrics.update({f"learn/{k}": v for k, v in learned.items()})
@@ -427,6 +426,12 @@ def _stale(trajectory: Trajectory, current_version: int, max_staleness: int) -> 
     return bool(versions) and current_version - min(versions) > max_staleness
 
 
+def _filter_config(g) -> episodes.FilterConfig:
+    return episodes.FilterConfig(
+        std_normalize=g.std_normalize, drop_zero_variance=g.drop_zero_variance,
+        max_timeout_fraction=g.max_timeout_fraction, pruned_rows=g.pruned_rows)
+
+
 def _rollout_metrics(trajectories: Sequence[Trajectory], chosen: episodes.Selection
                      ) -> dict[str, float]:
     ok = [t for t in trajectories if not t.failed] or list(trajectories)
@@ -529,6 +534,11 @@ def _validate(config) -> None:
         raise ConfigError(f"rollout.engine must be 'embedded' or 'sglang', got "
                           f"{config.rollout.engine!r}")
     learner_lib.LossConfig.from_dict(_to_dict(config.grpo.loss))
+    _filter_config(config.grpo)
+    if config.grpo.pruned_rows == "episode" and config.grpo.loss.kl_coef:
+        raise ConfigError("grpo.pruned_rows='episode' weights rows through their advantages, "
+                          "which the KL term does not read: use kl_coef=0 or another "
+                          "pruned_rows")
     optim.OptimizerConfig.from_dict(_to_dict(config.grpo.optimizer))
     optim.OptimizerConfig.from_dict(_to_dict(config.sft.optimizer))
     batching.BatchingConfig(**_to_dict(config.batching))
