@@ -15,6 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from sandmle_jax import paths
+from sandmle_jax.agent import strategies
 from sandmle_jax.eval import cli
 from sandmle_jax.monitoring import console
 from sandmle_jax.parallel import host_memory
@@ -26,7 +27,7 @@ _TASKS = flags.DEFINE_string("tasks", None, "Task dir, task store or folder of t
 _SPLIT = flags.DEFINE_string("split", "validation", "Split of a task store ('' = all tasks).")
 _POLICY = flags.DEFINE_enum("policy", "reference", list(cli.POLICIES), "Who plays.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "HF dir (weights and/or tokenizer).")
-_TIER = flags.DEFINE_enum("tier", "tuned", ["constant", "linear", "forest", "boosting", "tuned"],
+_TIER = flags.DEFINE_enum("tier", "tuned", list(strategies.AGENT_TIERS),
                           "Reference agent tier (tuned: the best of linear, forest and boosting "
                           "by 3-fold cross-validation).")
 _URLS = flags.DEFINE_list("sglang_urls", [], "SGLang server URLs (policy=sglang).")

@@ -30,6 +30,7 @@ from sandmle_jax.models import tokenizer
 chat = ChatFormat.from_tokenizer(tokenizer.load_tokenizer(sys.argv[1]))
 assert chat.prompt_ids("system", "user")
 assert "torch" not in sys.modules
+import catboost, lightgbm, xgboost  # what agent programs import in the sandbox
 """
 
 

@@ -6,6 +6,7 @@ import dataclasses
 
 from sandbox_runner import Limits
 
+from sandmle_jax.agent import prompts
 from sandmle_jax.tasks import rewards
 
 
@@ -24,6 +25,7 @@ class AgentConfig:
     tool_schemas: bool = True  # False: one-line tool list instead of the template's JSON block
     reward_scheme: str = rewards.DEFAULT_SCHEME
     exec_limits: Limits = Limits()
+    libraries: tuple[str, ...] = prompts.REQUIRED_LIBRARIES  # those the sandbox imports
 
 
 def agent_config_from(config) -> AgentConfig:

@@ -37,10 +37,18 @@ TOOL_SCHEMAS = (
 )
 
 
+# What every agent program may import (the sandbox's start-up probe proves it), and the
+# gradient-boosting libraries the release's agents have, listed where the sandbox's interpreter
+# imports them (an interpreter of the user's choosing may lack them).
+REQUIRED_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy")
+OPTIONAL_LIBRARIES = ("xgboost", "lightgbm", "catboost")
+
+
 @dataclasses.dataclass(frozen=True)
 class PromptLimits:
     max_turns: int
     exec_timeout_s: float
+    libraries: tuple[str, ...] = REQUIRED_LIBRARIES
 
 
 _TOOLS_INLINE = (
@@ -61,7 +69,7 @@ def system_prompt(limits: PromptLimits, *, tools_inline: bool = False) -> str:
         f"Limits: {limits.max_turns} turns in all; each run_python call may take at most "
         f"{limits.exec_timeout_s:g} seconds. There is no network access; the data directory is "
         "read-only; only the working directory is writable.\n"
-        "Available libraries: numpy, pandas, scikit-learn, scipy (and the Python standard "
+        f"Available libraries: {', '.join(limits.libraries)} (and the Python standard "
         "library).")
 
 

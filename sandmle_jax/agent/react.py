@@ -20,8 +20,8 @@ NAME = "sandmle"
 
 def build_prompt(task: Task, chat: ChatFormat, config: AgentConfig) -> list[int]:
     """System + task prompt ids (without the assistant header), cut to `prompt_tokens`."""
-    system = prompts.system_prompt(prompts.PromptLimits(config.max_turns, config.exec_timeout_s),
-                                   tools_inline=not config.tool_schemas)
+    limits = prompts.PromptLimits(config.max_turns, config.exec_timeout_s, config.libraries)
+    system = prompts.system_prompt(limits, tools_inline=not config.tool_schemas)
     schemas = prompts.TOOL_SCHEMAS if config.tool_schemas else ()
     description = (task.public_dir / "description.md").read_text(errors="replace")
     max_chars = 4 * config.prompt_tokens

@@ -2,9 +2,10 @@
 before any episode.
 
 The proof is one program that must start under the sandbox's interpreter, import the libraries
-the prompts promise, read a file from a read-only mount (as tasks' data is read) and write into
+every prompt promises, read a file from a read-only mount (as tasks' data is read) and write into
 its workspace. A set-up that fails it would fail every episode of the run, one by one, for
-minutes; here it fails in seconds with the program's own error.
+minutes; here it fails in seconds with the program's own error. The same program says which of
+the optional libraries (gradient boosting) import there, so prompts list only those.
 """
 
 from __future__ import annotations
@@ -18,15 +19,25 @@ from typing import Any
 from sandbox_runner import Episode, Isolation, Limits, Sandbox
 
 from sandmle_jax import paths
+from sandmle_jax.agent import prompts
 from sandmle_jax.errors import ConfigError, SetupError
 
 PROBE = "probe.csv"
-_PROGRAM = f'''import os
+_FOUND = "importable:"
+_PROGRAM = '''import importlib, os
 import numpy, pandas, scipy, sklearn
-with open(os.path.join(os.environ["PUBLIC_DIR"], "{PROBE}")) as f:
+with open(os.path.join(os.environ["PUBLIC_DIR"], "{probe}")) as f:
     rows = f.read().split()
 with open("written.txt", "w") as f:
     f.write(str(len(rows)))
+found = []
+for name in {optional!r}:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        continue
+    found.append(name)
+print("{found}", " ".join(found))
 print("sandbox ok")
 '''
 
@@ -51,13 +62,17 @@ def sandbox_for(section: Mapping[str, Any]) -> Sandbox:
                    interpreter=interpreter(section["interpreter"]))
 
 
-def check_sandbox(runner, limits: Limits = Limits(wall_s=120)) -> None:
-    """Runs the probe program through `runner` (a Sandbox or Pool); SetupError saying why not."""
+def check_sandbox(runner, limits: Limits = Limits(wall_s=120),
+                  optional: tuple[str, ...] = prompts.OPTIONAL_LIBRARIES) -> tuple[str, ...]:
+    """Runs the probe program through `runner` (a Sandbox or Pool); SetupError saying why not.
+    Returns the libraries agent programs can import there (the required ones, then those of
+    `optional` that import), as prompts list them."""
     with tempfile.TemporaryDirectory(prefix="sandmle-sandbox-check-") as public:
         (pathlib.Path(public) / PROBE).write_text("a\n1\n2\n")
         with Episode(public, runner, limits) as episode:
             try:
-                result = runner.run(episode.request(code=_PROGRAM,
+                code = _PROGRAM.format(probe=PROBE, optional=tuple(optional), found=_FOUND)
+                result = runner.run(episode.request(code=code,
                                                     env={"PUBLIC_DIR": str(episode.public_dir)}))
             except Exception as e:  # the sandbox itself refused to run it
                 raise SetupError(f"the sandbox cannot run agent programs: "
@@ -71,3 +86,7 @@ def check_sandbox(runner, limits: Limits = Limits(wall_s=120)) -> None:
         raise SetupError(f"the sandbox cannot run agent programs ({result.isolation} isolation): "
                          f"{why}; run `python -m sandbox_runner.doctor` to see what this host "
                          "provides")
+    found = next((line.split()[1:] for line in result.stdout_tail.splitlines()
+                  if line.startswith(_FOUND)), [])
+    return prompts.REQUIRED_LIBRARIES + tuple(name for name in optional if name in found)
+

@@ -22,7 +22,9 @@ contradict. The tiers give evaluation a ladder of baselines and SFT data of vari
     forest     the same features, random forest
     boosting   the same features, histogram gradient boosting
 
-and, outside that ladder, `tuned`: whichever of linear, forest and boosting cross-validates best
+and, outside that ladder, `lightgbm` (the same features, LightGBM: the gradient-boosting library
+the release's agents use; its lines go only into its own program, and it runs where the sandbox
+imports lightgbm) and `tuned`: whichever of linear, forest and boosting cross-validates best
 on the task's training rows (three folds), refitted on all of them. It is the reference agent's
 default as a baseline: no single model family wins on every real table (boosting did worse
 than the class prior on a 270-row table that a linear model fits).
@@ -43,26 +45,36 @@ from sandmle_jax.tasks import metrics as metrics_lib
 from sandmle_jax.tasks.task import Task
 
 TIERS = ("constant", "linear", "forest", "boosting")  # each a model, chosen in one line
+LIBRARY_TIERS = ("lightgbm",)  # a model from prompts.OPTIONAL_LIBRARIES, in its own program
 TUNED = "tuned"
+AGENT_TIERS = TIERS + LIBRARY_TIERS + (TUNED,)  # what the reference agent can be asked to play
 
 
 def check_tier(tier: str) -> None:
-    """ValueError for a tier that is neither a model tier nor `tuned`."""
-    known = TIERS + (TUNED,)
+    """ValueError for a tier the reference agent does not play."""
+    known = AGENT_TIERS
     if tier not in known:
         raise ValueError(f"unknown tier {tier!r}; known: {known}")
 
 
 # Outside the agent's tiers: the fidelity benchmark's seven-strategy ladder adds two weak
-# learners (their model lines go only into their own programs).
+# learners. Their model lines, and the library tiers', go only into their own programs. LightGBM's
+# defaults are for large tables: 20 rows a leaf would leave a 100-row task with a few splits.
 LADDER = ("constant", "knn", "tree", "linear", "forest", "boosting", TUNED)
-_LADDER_MODELS = {
+_LIGHTGBM = ("n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=5, "
+             "subsample=0.8,\n    subsample_freq=1, colsample_bytree=0.8, random_state=0, "
+             "verbose=-1")
+_OWN_MODELS = {
     "classifier": {
+        "lightgbm": "from lightgbm import LGBMClassifier\n"
+                    f"MODELS[\"lightgbm\"] = LGBMClassifier(\n    {_LIGHTGBM})\n",
         "knn": "from sklearn.neighbors import KNeighborsClassifier\n"
                "MODELS[\"knn\"] = KNeighborsClassifier(n_neighbors=15)\n",
         "tree": "from sklearn.tree import DecisionTreeClassifier\n"
                 "MODELS[\"tree\"] = DecisionTreeClassifier(max_depth=4, random_state=0)\n"},
     "regressor": {
+        "lightgbm": "from lightgbm import LGBMRegressor\n"
+                    f"MODELS[\"lightgbm\"] = LGBMRegressor(\n    {_LIGHTGBM})\n",
         "knn": "from sklearn.neighbors import KNeighborsRegressor\n"
                "MODELS[\"knn\"] = KNeighborsRegressor(n_neighbors=15)\n",
         "tree": "from sklearn.tree import DecisionTreeRegressor\n"
@@ -310,10 +322,11 @@ def _needs(public_dir: pathlib.Path) -> _Needs:
 
 
 def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> str:
-    """A complete program that trains a `tier` model (one of LADDER) and writes submission.csv,
-    reading the task's files from `data_dir` (the agent's ./data link by default)."""
-    if tier not in LADDER:
-        raise ValueError(f"unknown tier {tier!r}; known: {LADDER}")
+    """A complete program that trains a `tier` model (of LADDER or LIBRARY_TIERS) and writes
+    submission.csv, reading the task's files from `data_dir` (the agent's ./data link by
+    default)."""
+    if tier not in LADDER + LIBRARY_TIERS:
+        raise ValueError(f"unknown tier {tier!r}; known: {LADDER + LIBRARY_TIERS}")
     kind, k = submission_kind(task)
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     needs = _needs(task.public_dir)
@@ -330,8 +343,8 @@ def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> st
     models = _MODELS[family]
     if tier == TUNED:
         models += "\n" + _TUNED
-    elif tier in _LADDER_MODELS[family]:
-        models += "\n" + _LADDER_MODELS[family][tier]
+    elif tier in _OWN_MODELS[family]:
+        models += "\n" + _OWN_MODELS[family][tier]
     branch = _BRANCHES[kind].format(
         k=k, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
         unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")

@@ -98,12 +98,14 @@ def _run_name(request: EvalRequest, scaffold: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Players:
-    """What a checked request plays with: its tasks, chat format, sandbox pool and engine."""
+    """What a checked request plays with: its tasks, chat format, sandbox pool, engine and the
+    agent's limits (with the libraries the sandbox imports)."""
 
     tasks: list
     chat: ChatFormat
     pool: Pool
     engine: object | None
+    agent: agent_config.AgentConfig
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +118,8 @@ async def players(config, request: EvalRequest):
     chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(tokenizer_dir)))
     box = config.sandbox
     sandbox = sandbox_setup.sandbox_for(box)
-    sandbox_setup.check_sandbox(sandbox)
+    agent = dataclasses.replace(agent_config.agent_config_from(config),
+                                libraries=sandbox_setup.check_sandbox(sandbox))
     engine = None
     if request.policy in ("embedded", "sglang"):
         rollout = config.rollout.copy_and_resolve_references()
@@ -125,7 +128,7 @@ async def players(config, request: EvalRequest):
                                             sglang_urls=request.sglang_urls)
     try:
         with Pool(sandbox, workers=box.workers) as pool:
-            yield Players(task_list, chat, pool, engine)
+            yield Players(task_list, chat, pool, engine, agent)
     finally:
         await factory.close_engine(engine)
 
@@ -140,7 +143,7 @@ async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, 
         for scaffold in request.scaffolds:
             summary, played = await runner.evaluate(
                 p.tasks, policy_factory(request, p.chat, p.engine, config.eval, scaffold),
-                p.chat, p.pool, agent_config.agent_config_from(config), seeds=request.seeds,
+                p.chat, p.pool, p.agent, seeds=request.seeds,
                 concurrency=config.rollout.concurrency,
                 prefix=f"eval-{request.policy}-{scaffold}", open_scaffold=SCAFFOLDS[scaffold])
             summaries[scaffold] = summary

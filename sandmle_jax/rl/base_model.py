@@ -32,7 +32,8 @@ _OBSERVATION_TEXT = (
 
 def agent_corpus(tasks: Sequence[Task], max_turns: int = 15) -> list[str]:
     """The text an agent episode on these tasks is made of, for training a tokenizer."""
-    limits = prompts.PromptLimits(max_turns, 300)
+    limits = prompts.PromptLimits(max_turns, 300,
+                                  prompts.REQUIRED_LIBRARIES + prompts.OPTIONAL_LIBRARIES)
     corpus = [prompts.system_prompt(limits), prompts.system_prompt(limits, tools_inline=True),
               str(prompts.TOOL_SCHEMAS), _OBSERVATION_TEXT]
     for task in tasks:
@@ -40,7 +41,7 @@ def agent_corpus(tasks: Sequence[Task], max_turns: int = 15) -> list[str]:
         corpus.append(prompts.task_prompt(description, task.public_dir, max_chars=20000))
         corpus.append(actions.render_tool_call(actions.RUN_PYTHON,
                                                {"code": strategies.EXPLORE}))
-        for tier in strategies.TIERS:
+        for tier in strategies.TIERS + strategies.LIBRARY_TIERS:
             corpus.append(actions.render_tool_call(
                 actions.RUN_PYTHON, {"code": strategies.solution_code(task, tier)}))
     return corpus

@@ -18,7 +18,6 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
-from sandmle_jax.agent import config as agent_config
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.trajectory import FAILED, EpisodeInfo, Trajectory
 from sandmle_jax.errors import ConfigError
@@ -85,7 +84,7 @@ async def collect(config, request: cli.EvalRequest, keep: str = "valid",
         await runner.run_episodes(
             [(task, episode_id) for _, task, episode_id in jobs],
             lambda i: policy_for_seed(jobs[i][0]), p.chat, p.pool,
-            agent_config.agent_config_from(config), concurrency=config.rollout.concurrency,
+            p.agent, concurrency=config.rollout.concurrency,
             desc="collect", open_scaffold=cli.SCAFFOLDS[scaffold], on_done=record)
     student = pathlib.Path(student_dir or request.model_dir
                            or small_tokenizer.qwen3_tokenizer_dir())

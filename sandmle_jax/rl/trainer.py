@@ -376,8 +376,10 @@ class Trainer:
     async def run(self) -> dict[str, Any]:
         box = self.config.sandbox
         sandbox = sandbox_setup.sandbox_for(box)
-        sandbox_setup.check_sandbox(sandbox)
-        self.say(f"sandbox: {sandbox.isolation.name.lower()} isolation, {box.workers} workers")
+        libraries = sandbox_setup.check_sandbox(sandbox)
+        self.agent_config = dataclasses.replace(self.agent_config, libraries=libraries)
+        self.say(f"sandbox: {sandbox.isolation.name.lower()} isolation, {box.workers} workers, "
+                 f"programs import {', '.join(libraries)}")
         train, validation = self.tasks()
         model_dir = self.base_model_dir(train)
         self.report["base_model"] = str(model_dir)

@@ -110,6 +110,17 @@ def test_linear_beats_constant(tmp_path, metric):
     assert _better(task, linear, constant), (constant, linear)
 
 
+@pytest.mark.parametrize("metric", sorted(KINDS))
+def test_the_lightgbm_tier_beats_constant_and_stays_in_its_own_program(tmp_path, metric):
+    targets, make = KINDS[metric]
+    task = _task(tmp_path / "task", metric, targets, make)
+    constant, lightgbm = _score(task, "constant", tmp_path), _score(task, "lightgbm", tmp_path)
+    assert _better(task, lightgbm, constant), (constant, lightgbm)
+    assert "from lightgbm import" in strategies.solution_code(task, "lightgbm")
+    assert not any("lightgbm" in strategies.solution_code(task, tier)
+                   for tier in strategies.TIERS + (strategies.TUNED,))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("metric", sorted(KINDS))
 def test_tree_tiers_beat_constant(tmp_path, metric):
