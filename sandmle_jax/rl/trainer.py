@@ -323,9 +323,9 @@ class Trainer:
                                        workdir=self.workdir,
                                        compute_dtype=self.config.model.compute_dtype)
                 if "before" not in self.report and restored is None:
+                    start = "sft" if sft_params is not None else "base"
                     self.report["before"] = await self.evaluate(
-                        "sft" if sft_params is not None else "base", validation, self.engine_policy_for_seed(policy), policy.chat,
-                        pool)
+                        start, validation, self.engine_policy_for_seed(policy), policy.chat, pool)
                 prefetch, prefetch_cursor = None, None
 
                 def start_rollout(k: int):
