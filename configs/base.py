@@ -95,7 +95,8 @@ def get_config() -> ml_collections.ConfigDict:
     #                              each context a row; "episode": each weighted 1/k)
     c.grpo.max_timeout_fraction = 0.2  # mask episodes with > 20% timed-out executions
     c.grpo.overlap = False  # True: step k+1's rollouts run during step k's update (1 step
-    #                         off-policy, corrected by the loss's TIS); the paper is on-policy
+    #                         off-policy, corrected by the loss's TIS, so tis_cap must be
+    #                         set); the paper is on-policy
     c.grpo.max_staleness = 1  # drop episodes sampled by weights older than this many updates
     c.grpo.loss = ml_collections.ConfigDict(dict(
         clip_low=0.2, clip_high=0.28, dual_clip=3.0, aggregation="seq-mean-token-mean",

@@ -537,6 +537,9 @@ def _validate(config) -> None:
                           f"{config.rollout.engine!r}")
     learner_lib.LossConfig.from_dict(_to_dict(config.grpo.loss))
     _filter_config(config.grpo)
+    if config.grpo.overlap and config.grpo.loss.tis_cap is None:
+        raise ConfigError("grpo.overlap samples each step with weights one update old: set "
+                          "grpo.loss.tis_cap (e.g. 2.0) so the loss corrects for it")
     if config.grpo.pruned_rows == "episode" and config.grpo.loss.kl_coef:
         raise ConfigError("grpo.pruned_rows='episode' weights rows through their advantages, "
                           "which the KL term does not read: use kl_coef=0 or another "

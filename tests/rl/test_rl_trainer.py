@@ -157,6 +157,8 @@ def test_a_store_without_validation_tasks_stops_naming_its_report(tmp_path):
     ({"sft.tiers": ("best",)}, "unknown tier 'best'"),
     ({"sft.data": "nowhere"}, "sft.data 'nowhere': no sft.jsonl there"),
     ({"sft.steps": -1}, "sft.steps must be >= 0"),
+    ({"grpo.overlap": True, "grpo.loss.tis_cap": None}, "set grpo.loss.tis_cap"),
+    ({"grpo.pruned_rows": "first"}, "pruned_rows 'first' unknown"),
 ])
 def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
     (tmp_path / "store").mkdir()
