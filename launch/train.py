@@ -29,8 +29,7 @@ def main(argv):
     console.log_to(workdir / "logs")
     distributed.initialize_from_flags()
     report = trainer.train(config, workdir)
-    rows = {name: report[key] for name, key in (("reference", "reference"), ("SFT", "before"),
-                                                ("GRPO", "after")) if key in report}
+    rows = trainer.evaluations(report)
     if rows:
         console.stage("held-out validation tasks, mean ± SEM:\n" +
                       report_lib.comparison_table(rows))

@@ -323,9 +323,10 @@ class Trainer:
                                        workdir=self.workdir,
                                        compute_dtype=self.config.model.compute_dtype)
                 if "before" not in self.report and restored is None:
-                    start = "sft" if sft_params is not None else "base"
+                    self.report["start"] = "SFT" if sft_params is not None else "base"
                     self.report["before"] = await self.evaluate(
-                        start, validation, self.engine_policy_for_seed(policy), policy.chat, pool)
+                        self.report["start"].lower(), validation,
+                        self.engine_policy_for_seed(policy), policy.chat, pool)
                 prefetch, prefetch_cursor = None, None
 
                 def start_rollout(k: int):
@@ -402,10 +403,8 @@ class Trainer:
         plots.plot_curves(self.workdir / "metrics", plot_dir / "reward.png",
                           ["train/reward_mean", "train/valid_rate", "train/medal_rate",
                            "eval/any_medal", "eval/valid_submission"])
-        start = "SFT" if self.config.sft.steps else "base"
-        rows = {name: {k: v["mean"] for k, v in self.report[key]["overall"].items()}
-                for name, key in (("reference", "reference"), (start, "before"),
-                                  ("GRPO", "after")) if key in self.report}
+        rows = {name: {k: v["mean"] for k, v in summary["overall"].items()}
+                for name, summary in evaluations(self.report).items()}
         if rows:
             plots.plot_rates(rows, plot_dir / "medal_rates.png")
         self.report["plots"] = str(plot_dir)
@@ -413,6 +412,14 @@ class Trainer:
         self.report["metrics"] = str(self.workdir / "metrics" / "metrics.jsonl")
         (self.workdir / "report.json").write_text(json.dumps(self.report, indent=2))
         self.writer.close()
+
+
+def evaluations(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report's evaluation summaries by policy: the reference agent, the policy GRPO started
+    from (SFT, or the base model with sft.steps=0) and the GRPO policy."""
+    names = (("reference", "reference"), (report.get("start", "SFT"), "before"),
+             ("GRPO", "after"))
+    return {name: report[key] for name, key in names if key in report}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -187,6 +187,7 @@ def test_sft_steps_zero_starts_grpo_from_the_base_model(tmp_path, monkeypatch, c
     assert not any("sft/loss" in r for r in rows)
     assert next(r for r in rows if "train/reward_mean" in r)["learn/grad_norm"] > 0
     assert "evaluation, base policy" in capsys.readouterr().out
+    assert list(trainer.evaluations(report)) == ["base", "GRPO"]
 
 
 def test_sft_on_collected_data_alone(tmp_path, monkeypatch):
