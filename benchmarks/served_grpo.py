@@ -13,22 +13,18 @@ compete with the learner for the same cores. Evaluations are skipped: only the s
 
 import argparse
 import asyncio
-import contextlib
 import pathlib
 import runpy
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 from sandmle_jax.parallel import host_memory
 
 host_memory.keep_freed_memory_on_cpu()
 
+from benchmarks import local_cluster  # noqa: E402
 from sandmle_jax.monitoring.metrics_writer import read_metrics  # noqa: E402
 from sandmle_jax.rl import trainer  # noqa: E402
 
@@ -46,54 +42,6 @@ class _StepsOnly(trainer.Trainer):
         self.writer.close()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=30) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} never answered")
-
-
-@contextlib.contextmanager
-def _served(model_dir: pathlib.Path, workers: int = 2):
-    """(router URL, worker URLs) of `workers` launch.serve processes behind sglang-router."""
-    procs, urls = [], []
-    try:
-        for _ in range(workers):
-            port = _port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "launch.serve", f"--model_dir={model_dir}",
-                 f"--port={port}", "--max_len=4096"], cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs):
-            _wait(url + "/health", proc)
-        port = _port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-             "--port", str(port), "--worker-urls", *urls], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        router = f"http://127.0.0.1:{port}"
-        _wait(router + "/health", procs[-1])
-        yield router, tuple(urls)
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=60)
-
-
 def _arm(run: pathlib.Path, workdir: pathlib.Path, steps: int, served=None) -> list[dict]:
     """Copies the run's finished SFT checkpoint into `workdir` and runs `steps` GRPO steps."""
     shutil.copytree(run / "checkpoints" / "sft", workdir / "checkpoints" / "sft")
@@ -105,7 +53,7 @@ def _arm(run: pathlib.Path, workdir: pathlib.Path, steps: int, served=None) -> l
     if served is not None:
         config.rollout.engine = "sglang"
         router, workers = served
-        config.rollout.sglang_urls, config.rollout.sglang_worker_urls = (router,), workers
+        config.rollout.sglang_urls, config.rollout.sglang_worker_urls = (router,), tuple(workers)
     asyncio.run(_StepsOnly(trainer.checked_config(config), workdir).run())
     return [r for r in read_metrics(workdir / "metrics") if "time/rollout_s" in r]
 
@@ -121,7 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="served-grpo-") as scratch:
         scratch = pathlib.Path(scratch)
         results = {"embedded": _arm(run, scratch / "embedded", args.steps)}
-        with _served(run / "base_model") as served:
+        with local_cluster.router_over_workers(run / "base_model",
+                                               serve_args=("--max_len=4096",)) as served:
             results["served"] = _arm(run, scratch / "served", args.steps, served)
     print(f"{args.steps} GRPO steps (tiny_cpu), seconds per step, median over steps:")
     print(f"{'':10s}" + "".join(f"{k.split('/')[1]:>12s}" for k in TIMES))

@@ -4,12 +4,6 @@ Loaded before any test runs JAX, so it also keeps freed host memory for reuse on
 launch scripts do (jitted CPU steps otherwise page-fault their temporaries in on every call).
 """
 
-import json
-import socket
-import time
-import urllib.error
-import urllib.request
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,39 +96,3 @@ def chat_model_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("chat_model"))
     hf.save_model(Qwen3(config, rngs=nnx.Rngs(0)), out, tokenizer_dir=str(qwen_tokenizer_dir()))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_json(url, path, body=None, timeout=120):
-    """(status, decoded JSON or text) of a GET (no body) or a JSON POST."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    else:
-        status = resp.status
-    return status, (json.loads(raw) if raw.startswith((b"{", b"[")) else raw.decode())
-
-
-def wait_until_served(url, path, proc, seconds=180, body=None):
-    """Until `url + path` answers 200 (a GET, or a POST of `body`); RuntimeError if `proc`
-    exits or time runs out."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if http_json(url, path, body, timeout=30)[0] == 200:
-                return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{url}{path} never answered (exit {proc.poll()})")
-        time.sleep(0.3)

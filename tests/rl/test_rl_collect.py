@@ -12,7 +12,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import free_port, wait_until_served, write_tabular_task
+from benchmarks.local_cluster import free_port, wait_until_served
+from conftest import write_tabular_task
 
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.eval import cli

@@ -12,7 +12,9 @@ import sys
 import time
 
 import pytest
-from conftest import free_port, http_json, wait_until_served, write_tabular_task
+from benchmarks import local_cluster
+from benchmarks.local_cluster import http_json
+from conftest import write_tabular_task
 
 from sandmle_jax.errors import ConfigError, SetupError
 from sandmle_jax.eval import cli
@@ -230,25 +232,8 @@ def test_grpo_against_served_workers_behind_the_real_router(tmp_path):
     asyncio.run(embedded.run())
     reference = dict(_Recorded.steps)
     base = tmp_path / "a" / "base_model"
-    procs, workers = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "launch.serve", f"--model_dir={base}", f"--port={port}",
-                 "--num_slots=4", "--max_len=4096"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
-            workers.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(workers, procs):
-            wait_until_served(url, "/model_info", proc)
-        port = free_port()
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-             "--port", str(port), "--worker-urls", *workers], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        router = f"http://127.0.0.1:{port}"
-        wait_until_served(router, "/generate", procs[-1], body={"input_ids": [1], "sampling_params": {
-            "max_new_tokens": 1}})
+    with local_cluster.router_over_workers(
+            base, serve_args=("--num_slots=4", "--max_len=4096")) as (router, workers):
         served = _config(store, **steps, **{
             "rollout.engine": "sglang", "rollout.sglang_urls": (router,),
             "rollout.sglang_worker_urls": tuple(workers), "model.hf_dir": str(base),
@@ -256,9 +241,5 @@ def test_grpo_against_served_workers_behind_the_real_router(tmp_path):
         _Recorded.steps = {}
         asyncio.run(_Recorded(trainer.checked_config(served), tmp_path / "b").run())
         versions = [http_json(url, "/model_info")[1]["weight_version"] for url in workers]
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
     assert _Recorded.steps[0] == reference[0]  # same SFT weights and seeds: the same rollouts
     assert versions[0] == versions[1] == "2"  # every step's sync reached both workers

@@ -20,7 +20,7 @@ import pytest
 from flax import nnx
 
 from benchmarks.scripted_llm import json_endpoint
-from conftest import free_port, http_json
+from benchmarks.local_cluster import free_port, http_json
 from sandmle_jax.models import hf
 from sandmle_jax.models import tokenizer as tokenizer_lib
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config

@@ -3,22 +3,18 @@ through it reaches both, a weight update reaches both, and an abort sent to the 
 request that entered through the router (the router itself has no /abort_request)."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
-from conftest import free_port, http_json, wait_until_served
 from flax import nnx
 
+from benchmarks import local_cluster
+from benchmarks.local_cluster import http_json
 from sandmle_jax.models import hf
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 from sandmle_jax.rollout.sglang_client import SGLangEngine
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -30,32 +26,10 @@ def cluster(tmp_path_factory):
         out = str(root / f"v{seed}")
         hf.save_model(Qwen3(Qwen3Config.tiny(initializer_range=0.4), rngs=nnx.Rngs(seed)), out)
         dirs.append(out)
-    procs, workers = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "launch.serve", f"--model_dir={dirs[0]}",
-                 f"--port={port}", "--num_slots=4", "--max_len=4096", "--decode_chunk=8"],
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            workers.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(workers, procs):
-            wait_until_served(url, "/model_info", proc)
-        port = free_port()
-        router = subprocess.Popen(
-            [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-             "--port", str(port), "--policy", "round_robin", "--worker-urls", *workers],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(router)
-        url = f"http://127.0.0.1:{port}"
-        # The router answers /health before it has registered its workers (seconds later).
-        wait_until_served(url, "/generate", router, body={"input_ids": [1], "sampling_params": {
-            "max_new_tokens": 1}})
+    with local_cluster.router_over_workers(
+            dirs[0], serve_args=("--num_slots=4", "--max_len=4096", "--decode_chunk=8"),
+            router_args=("--policy", "round_robin")) as (url, workers):
         yield url, workers, dirs
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
 
 
 def _request(rid, tokens=4):
