@@ -21,6 +21,7 @@ import numpy as np
 from sandmle_jax.models.head_logprobs import HeadInputs, next_token_logprobs
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import grpo
+import run_facts
 
 _BATCH = flags.DEFINE_integer("batch", 4, "Rows.")
 _SEQ = flags.DEFINE_integer("seq", 2048, "Tokens per row.")
@@ -47,6 +48,7 @@ def _chunked(chunk):
 
 def main(argv):
     del argv
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     b, t, d, v = _BATCH.value, _SEQ.value, _HIDDEN.value, _VOCAB.value
     dtype = jnp.dtype(_DTYPE.value)

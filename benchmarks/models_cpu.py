@@ -1,6 +1,7 @@
 """CPU benchmark of the Qwen3 model: train-step throughput vs transformers, memory per parameter.
 
     python benchmarks/models_cpu.py                          # both sides on all (2) cores
+    ... --op_breakdown    # also each side's matmul time against the rest (pip install xprof)
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false taskset -c 1 \
         python benchmarks/models_cpu.py --torch_threads=1 --memory=false   # one core each
 
@@ -30,12 +31,16 @@ from flax import nnx
 from sandmle_jax.models.head_logprobs import next_token_logprobs
 from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.parallel import host_memory
+import op_breakdown
+import run_facts
 
 _STEPS = flags.DEFINE_integer("steps", 8, "Timed steps per framework (alternated, after warm-up).")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step.")
 _SEQ = flags.DEFINE_integer("seq", 256, "Tokens per sequence.")
 _TORCH_THREADS = flags.DEFINE_integer("torch_threads", 2, "torch.set_num_threads for the reference.")
 _MEMORY = flags.DEFINE_bool("memory", True, "Also compile train steps for the memory table.")
+_BREAKDOWN = flags.DEFINE_bool("op_breakdown", False,
+                                "Also profile both steps: matmul time against the rest (needs xprof).")
 _CHUNK = flags.DEFINE_integer("logit_chunk_tokens", 0,
                               "Tokens whose logits exist at once in the loss (0 = all).")
 
@@ -92,7 +97,19 @@ def throughput(config: Qwen3Config, ids: np.ndarray, steps: int,
             fn()
             seconds[fn].append(time.perf_counter() - start)
     ours_s, torch_s = np.median(seconds[ours]), np.median(seconds[reference])
+    if _BREAKDOWN.value:
+        _print_breakdown(op_breakdown.xla_split(jax_step, (params,), steps),
+                         op_breakdown.torch_split(reference, steps), torch_s)
     return ids.size / ours_s, ids.size / torch_s, torch_s / ours_s
+
+
+def _print_breakdown(ours: tuple[float, float], theirs: tuple[float, float], torch_s: float):
+    """Profiled ms per step, matmuls vs the rest, and the ratio ours could reach with no time
+    outside its matmuls (torch's unprofiled step over our profiled matmul time)."""
+    for side, (matmul, total) in (("ours", ours), ("torch", theirs)):
+        print(f"  {side}: {matmul:.0f} ms in matmuls of {total:.0f} ms profiled "
+              f"({matmul / total:.0%}), {total - matmul:.0f} ms elsewhere")
+    print(f"  bound on ours/torch with nothing but our matmuls: {torch_s * 1e3 / ours[0]:.2f}x")
 
 
 def train_step_memory(config: Qwen3Config, batch: int, seq: int, param_dtype,
@@ -123,6 +140,7 @@ def train_step_memory(config: Qwen3Config, batch: int, seq: int, param_dtype,
 
 def main(argv):
     del argv
+    print(run_facts.header())
     kept = host_memory.keep_freed_memory_from_flags()
     ids = np.random.RandomState(0).randint(0, 4096, (_BATCH.value, _SEQ.value))
     print(f"device: {jax.devices()[0].device_kind}; batch {ids.shape[0]} x {ids.shape[1]} tokens; "

@@ -33,6 +33,7 @@ from sandmle_jax.models.qwen3 import Qwen3, Qwen3Config
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.parallel import rules
+import run_facts
 
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny model and batch: checks the script on a CPU.")
 _BATCH = flags.DEFINE_integer("batch", 4, "Sequences per step (global).")
@@ -152,6 +153,7 @@ def measure(config: Qwen3Config, batch: int, seq: int, attention: str, steps: in
 
 def main(argv):
     del argv
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     # Random weights need no statistical quality here. Building the state took 75-85 s on an
     # H100 (from the runs' timestamps), more than compiling the step; rbg instead of threefry

@@ -29,6 +29,7 @@ import numpy as np
 
 from sandmle_jax.models import moe_experts
 from sandmle_jax.parallel import host_memory
+import run_facts
 
 _TOKENS = flags.DEFINE_integer("tokens", 1024, "Tokens in the layer's batch.")
 _HIDDEN = flags.DEFINE_integer("hidden", 256, "Hidden size D.")
@@ -66,6 +67,7 @@ def _step(experts_fn, top_experts, top_probs):
 
 def main(argv):
     del argv
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     flat, experts, top_experts, top_probs = _inputs()
     pairs, num_experts = top_experts.size, _EXPERTS.value

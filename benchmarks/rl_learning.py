@@ -26,6 +26,7 @@ from sandmle_jax.eval import cli, plots
 from sandmle_jax.models import tokenizer as tokenizer_lib
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import weight_sync
+import run_facts
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/tiny_cpu.py", "The run's recipe.")
 _RUN = flags.DEFINE_string("run", None, "A finished launch.train workdir.", required=True)
@@ -54,6 +55,7 @@ def play(config, model_dir: pathlib.Path, tasks: pathlib.Path, seeds: int, out: 
 
 
 def main(_):
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     config, run = _CONFIG.value, pathlib.Path(_RUN.value)
     tasks = pathlib.Path(_TASKS.value or run / "tasks")

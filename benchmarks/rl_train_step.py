@@ -27,6 +27,7 @@ from sandmle_jax.rl.batching import BatchingConfig, make_learner_batch
 from sandmle_jax.rl.episodes import Row
 from sandmle_jax.rl.learner import Learner, LossConfig, nnx_apply_fn
 from sandmle_jax.rl.optim import OptimizerConfig, make_optimizer
+import run_facts
 
 _STEPS = flags.DEFINE_integer("steps", 50, "Optimizer steps per remat setting.")
 _BUCKETS = flags.DEFINE_list("buckets", ["256", "512", "1024"], "Bucket lengths.")
@@ -91,6 +92,7 @@ def run(config: Qwen3Config, remat: bool, buckets: tuple[int, ...]) -> dict[str,
 
 def main(argv):
     del argv
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     buckets = tuple(int(b) for b in _BUCKETS.value)
     config = (tiny_cpu_model_config() if _PRESET.value == "tiny_cpu" else

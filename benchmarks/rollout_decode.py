@@ -33,6 +33,7 @@ from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
 from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
 from sandmle_jax.rollout.sglang_client import SGLangEngine
 from timing import best_time
+import run_facts
 
 CPU_SHAPE = dict(vocab_size=4096, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                  num_attention_heads=4, num_key_value_heads=2, head_dim=32,
@@ -188,6 +189,7 @@ def gpu_throughput(batch: int, prompt_len: int, new_tokens: int, repeats: int,
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("cpu", "gpu"), default="cpu")

@@ -26,6 +26,7 @@ import time
 
 from sandbox_runner import Episode, Limits, Pool, Sandbox
 from sandbox_runner.executor import THREAD_VARS
+import run_facts
 
 FIT = """
 import pandas as pd
@@ -76,6 +77,7 @@ def _timed(fn) -> float:
 
 
 def main() -> None:
+    print(run_facts.header())
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--fit-repeats", type=int, default=15)

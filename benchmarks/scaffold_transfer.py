@@ -24,6 +24,7 @@ from ml_collections import config_flags
 from sandmle_jax.eval import cli, plots
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import weight_sync
+import run_facts
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/tiny_cpu.py", "The run's recipe.")
 _RUN = flags.DEFINE_string("run", None, "A finished launch.train workdir.", required=True)
@@ -55,6 +56,7 @@ def play(config, policy: str, model_dir, tasks: pathlib.Path, seeds: int, out: p
 
 
 def main(_):
+    print(run_facts.header())
     host_memory.keep_freed_memory_from_flags()
     config, run = _CONFIG.value, pathlib.Path(_RUN.value).resolve()
     tasks = pathlib.Path(_TASKS.value or run / "tasks").resolve()

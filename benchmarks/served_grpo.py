@@ -27,6 +27,7 @@ host_memory.keep_freed_memory_on_cpu()
 from benchmarks import local_cluster  # noqa: E402
 from sandmle_jax.monitoring.metrics_writer import read_metrics  # noqa: E402
 from sandmle_jax.rl import trainer  # noqa: E402
+import run_facts  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TIMES = ("time/rollout_s", "time/sync_s", "time/learn_s")
@@ -59,6 +60,7 @@ def _arm(run: pathlib.Path, workdir: pathlib.Path, steps: int, served=None) -> l
 
 
 def main() -> None:
+    print(run_facts.header())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="a finished tiny main job's workdir")
     parser.add_argument("--steps", type=int, default=3)

@@ -28,6 +28,7 @@ from sandmle_jax.agent import strategies
 from sandmle_jax.agent.sandbox_setup import interpreter
 from sandmle_jax.synth import fidelity, pipeline
 from sandmle_jax.tasks.task import load_task
+import run_facts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,7 @@ def measure_seed(seeds_dir: pathlib.Path, name: str, out: pathlib.Path, descenda
 
 
 def main() -> None:
+    print(run_facts.header())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds_dir", type=pathlib.Path, default=None)
     parser.add_argument("--descendants", type=int, default=5)

@@ -17,6 +17,7 @@ import statistics
 import tempfile
 
 from sandmle_jax.synth import pipeline
+import run_facts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,7 @@ def _config(workers: int):
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser()
     parser.add_argument("--num_tasks", type=int, default=50)
     parser.add_argument("--out", default=None)

@@ -26,6 +26,7 @@ import time
 
 from benchmarks.scripted_llm import (DEVELOPER, DEVELOPER_SCRIPT, EVALUATOR, MLOPS, STRATEGIST,
                                      WRITER, WRONG_EVALUATOR, ScriptedEndpoint)
+import run_facts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _IGNORING = (DEVELOPER_SCRIPT.replace("n_train, n_test = 150, 120", "n_train, n_test = 150, 90")
@@ -67,6 +68,7 @@ class Behaviours(ScriptedEndpoint):
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser()
     parser.add_argument("--num_tasks", type=int, default=10)
     parser.add_argument("--out", default=None)

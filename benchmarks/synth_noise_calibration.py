@@ -15,11 +15,13 @@ import numpy as np
 
 from sandmle_jax.synth import dna as dna_lib
 from sandmle_jax.synth import seed_signal, seeds, synthesis
+import run_facts
 
 NOISE_LEVELS = (0.1, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.5)
 
 
 def main() -> None:
+    print(run_facts.header())
     shipped = seeds.load_seeds()
     for seed_id in ("tabular_binary_auc", "tabular_multiclass_accuracy",
                     "tabular_regression_rmse"):

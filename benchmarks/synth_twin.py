@@ -19,9 +19,11 @@ import numpy as np
 from sandbox_runner import Limits, Pool, Sandbox
 from sandmle_jax.synth import dna as dna_lib
 from sandmle_jax.synth import roles, seeds, twin
+import run_facts
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="tabular_binary_auc,timeseries_forecast_rmse")
     parser.add_argument("--rows", type=int, default=50_000)

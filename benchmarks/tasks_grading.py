@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from sandmle_jax.tasks import grading, task as task_lib
 from timing import best_time
+import run_facts
 
 
 def _build(root: pathlib.Path, rows: int, rng: np.random.Generator):
@@ -40,6 +41,7 @@ def _bare(task, submission):
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="1000,10000,100000")
     parser.add_argument("--repeats", type=int, default=5)

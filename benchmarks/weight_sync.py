@@ -29,6 +29,7 @@ from sandmle_jax.rl import weight_sync
 from sandmle_jax.rollout.embedded import EmbeddedEngine
 from sandmle_jax.rollout.server import SGLangServer, serve_in_thread
 from sandmle_jax.rollout.sglang_client import SGLangEngine
+import run_facts
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -73,6 +74,7 @@ class _WriteOnly:
 
 
 def main():
+    print(run_facts.header())
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="tiny_cpu")
     parser.add_argument("--repeats", type=int, default=3)
