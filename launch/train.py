@@ -6,6 +6,7 @@ table, the full log is in DIR/logs/.
 """
 
 from absl import flags
+import jax
 from ml_collections import config_flags
 
 from sandmle_jax import paths
@@ -29,6 +30,8 @@ def main(argv):
     console.log_to(workdir / "logs")
     distributed.initialize_from_flags()
     report = trainer.train(config, workdir)
+    if jax.process_index():
+        return  # process 0 tells the user
     rows = trainer.evaluations(report)
     if rows:
         console.stage("held-out validation tasks, mean ± SEM:\n" +

@@ -88,3 +88,10 @@ class Trajectory:
     def to_dict(self) -> dict[str, Any]:
         return {"sequences": [s.to_dict() for s in self.sequences], "reward": self.reward,
                 "info": dataclasses.asdict(self.info)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trajectory:
+        """The inverse of `to_dict` (a JSON round trip gives an equal trajectory)."""
+        info = dict(data["info"], weight_versions=tuple(data["info"]["weight_versions"]))
+        return cls(tuple(TokenSequence(**s) for s in data["sequences"]), data["reward"],
+                   EpisodeInfo(**info))

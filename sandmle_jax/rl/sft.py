@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from jax.experimental import multihost_utils
 import numpy as np
 
 from sandmle_jax.agent.trajectory import Trajectory
@@ -42,7 +43,9 @@ def mean_nll(learner: learner_lib.Learner, params, batch: batching.LearnerBatch)
     """Mean negative log-likelihood per policy token (at temperature 1), for monitoring."""
     total, count = 0.0, 0.0
     for micro in batch.micro_batches:
-        logp = np.asarray(learner.logprobs(params, micro))
+        # Gathered whole: in a multi-process job the rows are spread over every process.
+        logp = np.asarray(multihost_utils.process_allgather(learner.logprobs(params, micro),
+                                                            tiled=True))
         mask = np.asarray(micro.loss_mask)
         total += float(-(logp * mask).sum())
         count += float(mask.sum())

@@ -14,6 +14,10 @@ Everything the run writes lives in `workdir` (the same command resumes from it):
 Restore order on start: GRPO checkpoint if any (params, optimizer, step, RNG, curriculum cursor);
 else an SFT checkpoint (finished: its params start GRPO; unfinished: SFT resumes); else fresh.
 
+A job of N processes (`--dist_*` flags, parallel/distributed.py) trains one model on one mesh
+over all their devices; who plays which episodes, how trajectories are exchanged and who writes
+what is rl/hosts.py's, and the methods below call it where each of those happens.
+
 Departures from the paper, on purpose: failed episodes (engine, sandbox or grader errors) are
 dropped before advantages rather than scored 0; the tiny recipe trains its own tokenizer and a
 random tiny Qwen3, since no checkpoint can be downloaded here.
@@ -30,7 +34,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
@@ -51,8 +54,8 @@ from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.parallel import mesh as mesh_lib
 from sandmle_jax.rl import (base_model, batching, checkpoint, curriculum as curriculum_lib,
-                            episodes, learner as learner_lib, optim, sft as sft_lib, sft_data,
-                            weight_sync)
+                            episodes, hosts as hosts_lib, learner as learner_lib, optim,
+                            sft as sft_lib, sft_data, weight_sync)
 from sandmle_jax.rollout import engine as engine_lib, factory
 from sandmle_jax.synth import pipeline as synth_pipeline
 from sandmle_jax.tasks import rewards, task_set
@@ -81,12 +84,16 @@ class Trainer:
         self.workdir = paths.absolute(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.agent_config = agent_config.agent_config_from(config)
-        self.writer = MetricsWriter(self.workdir / "metrics", enabled=jax.process_index() == 0)
+        self.hosts = hosts_lib.Hosts.of_this_job()
+        if self.hosts.count > 1 and not config.mesh.enabled:
+            raise ConfigError(f"a job of {self.hosts.count} processes trains one model on a mesh "
+                              "over all their devices: set mesh.enabled=True")
+        self.writer = MetricsWriter(self.workdir / "metrics", enabled=self.hosts.writer)
         self.report: dict[str, Any] = {"workdir": str(self.workdir)}
 
     def say(self, message: str) -> None:
         """A stage line on the console (process 0 only) and in the log."""
-        if jax.process_index() == 0:
+        if self.hosts.writer:
             console.stage(message)
         else:
             logging.info(message)
@@ -96,13 +103,14 @@ class Trainer:
     def tasks(self) -> tuple[list[Task], list[Task]]:
         source = self.config.tasks
         root = pathlib.Path(source.dir) if source.dir else self.workdir / "tasks"
-        if not source.dir and not task_set.has_manifest(root):
+        if not source.dir and self.hosts.writer and not task_set.has_manifest(root):
             start = time.perf_counter()
             synth_config = _to_dict(source.synth) | {"seed": self.config.seed}
             made = synth_pipeline.Generator(synth_config, root).run(source.num_tasks)
             self.say(f"tasks: generated {made['kept']} of {made['requested']} into {root} in "
                      f"{_duration(time.perf_counter() - start)} ({made['candidates']} "
                      f"candidates, {made['yield']:.0%} kept)")
+        self.hosts.barrier("tasks generated")
         train = task_set.load_task_set(root, "train")
         validation = task_set.load_task_set(root, "validation")
         if source.max_validation_tasks:
@@ -120,7 +128,7 @@ class Trainer:
             self.say(f"base model: {m.hf_dir}")
             return pathlib.Path(m.hf_dir)
         out = self.workdir / "base_model"
-        if not (out / "config.json").is_file():
+        if self.hosts.writer and not (out / "config.json").is_file():
             t = m.tiny
             base_model.build_tiny_base_model(
                 out, train_tasks, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
@@ -128,6 +136,7 @@ class Trainer:
                 num_heads=t.num_heads, num_kv_heads=t.num_kv_heads, head_dim=t.head_dim,
                 max_positions=self.config.agent.context_tokens, seed=self.config.seed)
             self.say(f"base model: built a random tiny Qwen3 and its tokenizer in {out}")
+        self.hosts.barrier("base model built")
         return out
 
     # ---- policy: model, learner, engine -----------------------------------------------------
@@ -159,17 +168,37 @@ class Trainer:
 
     async def play(self, jobs: Sequence[tuple[Task, str]], policy_for, chat: ChatFormat,
                    pool: Pool, desc: str) -> list[Trajectory]:
-        return await runner.run_episodes(jobs, policy_for, chat, pool, self.agent_config,
-                                         concurrency=self.config.rollout.concurrency, desc=desc)
+        """All `jobs`' trajectories, in job order, on every process."""
+        return (await self.play_timed(jobs, policy_for, chat, pool, desc))[0]
+
+    async def play_timed(self, jobs: Sequence[tuple[Task, str]], policy_for, chat: ChatFormat,
+                         pool: Pool, desc: str) -> tuple[list[Trajectory], float, float]:
+        """`play`, the seconds spent waiting for the slowest process and the seconds of the
+        exchange itself: this process plays its share of the jobs (each with the policy of its
+        index in all of them), then all exchange."""
+        mine = self.hosts.share(len(jobs))
+        played = await runner.run_episodes(
+            [jobs[i] for i in mine], lambda k: policy_for(mine[k]), chat, pool,
+            self.agent_config, concurrency=self.config.rollout.concurrency, desc=desc,
+            progress=self.hosts.writer)
+        start = time.perf_counter()
+        self.hosts.barrier("episodes played")
+        waited = time.perf_counter() - start
+        trajectories = self.hosts.exchange(mine, played, len(jobs))
+        exchanged = time.perf_counter() - start - waited
+        if self.hosts.count > 1:
+            logging.info("%s: process %d played %d of %d episodes; waited %.3f s, exchange "
+                         "%.3f s", desc, self.hosts.index, len(mine), len(jobs), waited, exchanged)
+        return trajectories, waited, exchanged
 
     async def evaluate(self, name: str, tasks: Sequence[Task], policy_for_seed, chat, pool
                        ) -> dict[str, Any]:
-        e = self.config.eval
         start = time.perf_counter()
-        summary, _ = await runner.evaluate(tasks, policy_for_seed, chat, pool,
-                                           self.agent_config, seeds=e.seeds,
-                                           concurrency=self.config.rollout.concurrency,
-                                           prefix=f"eval-{name}")
+        jobs = runner.evaluation_jobs(tasks, self.config.eval.seeds, prefix=f"eval-{name}")
+        trajectories = await self.play([(task, episode) for _, task, episode in jobs],
+                                       lambda i: policy_for_seed(jobs[i][0]), chat, pool,
+                                       desc=f"eval-{name}")
+        summary = report_lib.summarize([(seed, t) for (seed, _, _), t in zip(jobs, trajectories)])
         logging.info("evaluation %s:\n%s", name, report_lib.format_table(summary))
         self.say(f"evaluation, {name} policy: {report_lib.rates_line(summary)} in "
                  f"{_duration(time.perf_counter() - start)}")
@@ -260,13 +289,14 @@ class Trainer:
         g, r = self.config.grpo, self.config.rollout
         jobs = [(tasks[i], f"grpo-{step}-{i}-{k}") for i in task_ids for k in range(g.group_size)]
         start = time.perf_counter()
-        trajectories = await self.play(
+        trajectories, wait_s, exchange_s = await self.play_timed(
             jobs, lambda _: EnginePolicy(policy.engine, temperature=r.temperature, top_p=r.top_p,
                                          seed=self.config.seed * 100_003 + step),
             policy.chat, pool, desc=f"step {step} rollouts")
         groups = [trajectories[k * g.group_size:(k + 1) * g.group_size]
                   for k in range(len(task_ids))]
-        return _Rollouts(step, groups, time.perf_counter() - start)
+        return _Rollouts(step, groups, time.perf_counter() - start - wait_s - exchange_s,
+                         wait_s, exchange_s)
 
     async def learn(self, rollouts: _Rollouts, state, policy: _Policy, workers: int):
         """Selection, one learner step (in a thread, so rollouts in flight go on) and sync."""
@@ -279,6 +309,8 @@ class Trainer:
         metrics = _rollout_metrics(trajectories, chosen)
         metrics["filter/stale"] = float(stale)
         metrics["time/rollout_s"] = rollouts.seconds
+        metrics["time/wait_s"] = rollouts.wait_seconds
+        metrics["time/exchange_s"] = rollouts.exchange_seconds
         metrics["time/execute_s"] = sum(t.info.exec_seconds for t in trajectories) / workers
         if not chosen.rows:
             logging.warning("step %d: no usable trajectories (all failed, stale, timed out or "
@@ -286,17 +318,32 @@ class Trainer:
             return state, metrics
         batch = batching.pack(chosen.rows, chosen.advantages, self.batching_config(),
                               seq_count=chosen.seq_count)
+        digest = hosts_lib.batch_digest(batch.micro_batches)
+        # The token ids alone compare runs whose log-probs differ in the last bits (another mesh).
+        logging.info("step %d: batch checksum %08x, token ids %08x", rollouts.step, digest,
+                     hosts_lib.batch_digest(batch.micro_batches, ["input_ids"]))
+        self.hosts.check_same(f"step {rollouts.step}'s batch", digest)
         start = time.perf_counter()
         state, learned = await asyncio.to_thread(policy.learner.train_step, state, batch)
         metrics.update({f"learn/{k}": v for k, v in learned.items()})
         metrics["time/learn_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        await weight_sync.push(policy.engine, policy.module, state.params,
-                               version=str(int(state.step)), config=self.config.rollout,
-                               workdir=self.workdir,
-                               compute_dtype=self.config.model.compute_dtype)
+        await self.push_weights(policy, state)
         metrics["time/sync_s"] = time.perf_counter() - start
         return state, metrics
+
+    async def push_weights(self, policy: _Policy, state) -> None:
+        """The rollout engine serves `state`'s params. Every process has its own embedded
+        engine (fed a whole copy of the params); SGLang's servers are told by process 0, after
+        all processes wrote the HF directory together, and nobody samples before that."""
+        embedded = self.config.rollout.engine == "embedded"
+        await weight_sync.push(
+            policy.engine, policy.module,
+            self.hosts.host_copy(state.params) if embedded else state.params,
+            version=str(int(state.step)), config=self.config.rollout, workdir=self.workdir,
+            compute_dtype=self.config.model.compute_dtype,
+            notify=embedded or self.hosts.writer)
+        self.hosts.barrier(f"weights {int(state.step)} served")
 
     async def grpo(self, model_dir: pathlib.Path, sft_params, train: Sequence[Task],
                    validation: Sequence[Task], pool: Pool) -> dict[str, Any]:
@@ -318,10 +365,7 @@ class Trainer:
                     curriculum.restore(restored.cursor["curriculum"])
                     history = restored.cursor.get("eval_history", [])
                     logging.info("resuming GRPO at step %d", restored.step)
-                await weight_sync.push(policy.engine, policy.module, state.params,
-                                       version=str(int(state.step)), config=self.config.rollout,
-                                       workdir=self.workdir,
-                                       compute_dtype=self.config.model.compute_dtype)
+                await self.push_weights(policy, state)
                 if "before" not in self.report and restored is None:
                     self.report["start"] = "SFT" if sft_params is not None else "base"
                     self.report["before"] = await self.evaluate(
@@ -398,6 +442,8 @@ class Trainer:
         return self.report
 
     def finish(self) -> None:
+        if not self.hosts.writer:
+            return
         plot_dir = self.workdir / "plots"
         plot_dir.mkdir(exist_ok=True)
         plots.plot_curves(self.workdir / "metrics", plot_dir / "reward.png",
@@ -426,7 +472,9 @@ def evaluations(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 class _Rollouts:
     step: int
     groups: list[list[Trajectory]]
-    seconds: float
+    seconds: float  # playing this process's share
+    wait_seconds: float = 0.0  # for the other processes to finish theirs
+    exchange_seconds: float = 0.0  # getting every process's trajectories
 
 
 def _stale(trajectory: Trajectory, current_version: int, max_staleness: int) -> bool:

@@ -31,8 +31,12 @@ def module_with(module: nnx.Module, params: Any) -> nnx.Module:
 
 
 async def push(engine: engine_lib.Engine, module: nnx.Module, params: Any, *, version: str,
-               config, workdir: pathlib.Path, compute_dtype: str = "float32") -> str:
+               config, workdir: pathlib.Path, compute_dtype: str = "float32",
+               notify: bool = True) -> str:
     """Makes `engine` serve `params` as weight version `version`.
+
+    notify=False (SGLang, every process but the first of a multi-process job) only takes part in
+    writing the directory, which is collective; the servers are told once.
 
     For SGLang the directory is written in the compute dtype (bf16 for the large recipes): the
     servers run in it anyway, and fp32 masters would double every sync (about 33 GB a step
@@ -43,7 +47,7 @@ async def push(engine: engine_lib.Engine, module: nnx.Module, params: Any, *, ve
     root = pathlib.Path(config.weights_dir) if config.weights_dir else workdir / "weights"
     out = root / f"v{version}"
     hf.save_model(module_with(module, params), str(out), dtype=sync_dtype(compute_dtype))
-    return await engine.update_weights(str(out), version)
+    return await engine.update_weights(str(out), version) if notify else version
 
 
 def sync_dtype(compute_dtype: str) -> Any:
