@@ -179,6 +179,12 @@ class Learner:
                 self.optimizer, lambda _, sharding: sharding, abstract, self.param_shardings,
                 transform_non_params=lambda _: replicated)
             opt_state = jax.jit(self.optimizer.init, out_shardings=shardings)(params)
+            # Counters on the mesh too: a checkpoint saved before any update (a step with
+            # nothing to learn) holds them, and Orbax refuses host-local arrays in a
+            # multi-process job.
+            return TrainState(params=params, opt_state=opt_state,
+                              step=jax.device_put(np.zeros((), np.int32), replicated),
+                              rng=jax.device_put(np.asarray(jax.random.PRNGKey(seed)), replicated))
         return TrainState(params=params, opt_state=opt_state, step=jnp.zeros((), jnp.int32),
                           rng=jax.random.PRNGKey(seed))
 

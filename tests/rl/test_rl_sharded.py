@@ -55,6 +55,10 @@ def compare_sharded_and_unsharded() -> dict:
         out[name + "_params"] = [np.asarray(x).tolist() for x in jax.tree.leaves(state.params)]
         out[name + "_loss"] = metrics["loss"]
         if name == "sharded":
+            fresh = learner.init_state(params, seed=0)
+            out["fresh_counters_on_mesh"] = all(
+                isinstance(x.sharding, jax.sharding.NamedSharding) and x.sharding.mesh == mesh
+                for x in (fresh.step, fresh.rng))
             out["shardings_kept"] = all(
                 x.sharding.is_equivalent_to(s, x.ndim)
                 for x, s in zip(jax.tree.leaves(state.params), jax.tree.leaves(shardings)))
@@ -74,6 +78,9 @@ def test_sharded_step_equals_unsharded():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["shardings_kept"] and out["num_sharded_params"] > 0 and out["opt_state_sharded"]
+    # A multi-process checkpoint before the first update needs them global (Orbax refuses
+    # host-local arrays there): found by the README's two-process command.
+    assert out["fresh_counters_on_mesh"]
     for a, b in zip(out["sharded_grads"], out["plain_grads"]):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-6)
     for a, b in zip(out["sharded_params"], out["plain_params"]):
