@@ -359,12 +359,15 @@ class Trainer:
                                            keep_last=self.config.checkpoint.keep_last)
             with ckpt:
                 restored = ckpt.restore_latest(checkpoint.abstract_like(state))
-                history = []
+                history, first = [], 0
                 if restored is not None:
-                    state = restored.state
+                    # The checkpoint's step, not the optimizer's: a step with nothing to learn
+                    # made no update, and must not be replayed.
+                    state, first = restored.state, restored.step
                     curriculum.restore(restored.cursor["curriculum"])
                     history = restored.cursor.get("eval_history", [])
-                    logging.info("resuming GRPO at step %d", restored.step)
+                    self.report.update(restored.cursor.get("start_evaluation", {}))
+                    logging.info("resuming GRPO at step %d", first)
                 await self.push_weights(policy, state)
                 if "before" not in self.report and restored is None:
                     self.report["start"] = "SFT" if sft_params is not None else "base"
@@ -380,7 +383,7 @@ class Trainer:
                     task = asyncio.create_task(self.rollout(k, task_ids, policy, tasks, pool))
                     return task, before
 
-                for step in range(int(state.step), g.steps):
+                for step in range(first, g.steps):
                     if prefetch is None:
                         prefetch, _ = start_rollout(step)
                     rollouts = await prefetch
@@ -403,7 +406,9 @@ class Trainer:
                         # With a prefetch in flight, a resumed run must redraw its tasks.
                         cursor = prefetch_cursor or curriculum.cursor()
                         ckpt.save(step + 1, state, config=_to_dict(self.config), cursor={
-                            "curriculum": cursor, "eval_history": history})
+                            "curriculum": cursor, "eval_history": history,
+                            "start_evaluation": {key: self.report[key] for key in
+                                                 ("start", "before") if key in self.report}})
                 ckpt.wait()
                 self.report["after"] = await self.evaluate(
                     "grpo", validation, self.engine_policy_for_seed(policy), policy.chat, pool)

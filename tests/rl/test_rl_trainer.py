@@ -106,6 +106,31 @@ def test_tiny_job_end_to_end_and_resume(tmp_path):
     assert sum("sft/loss" in r for r in rows) == 2
 
 
+class _NothingToLearn(trainer.Trainer):
+    """Every episode earns the same reward, so no GRPO step updates anything; counts rollouts."""
+
+    played = 0
+
+    async def rollout(self, *args, **kwargs):
+        _NothingToLearn.played += 1
+        rollouts = await super().rollout(*args, **kwargs)
+        groups = [[dataclasses.replace(t, reward=0.0) for t in g] for g in rollouts.groups]
+        return dataclasses.replace(rollouts, groups=groups)
+
+
+def test_a_resumed_run_replays_no_step_that_had_nothing_to_learn(tmp_path):
+    """The optimizer's step count stays 0 through steps without an update; resuming from it
+    replayed them (found running the README's two-process job twice)."""
+    store = _store(tmp_path / "store")
+    config = trainer.checked_config(_config(store, **{
+        "grpo.drop_zero_variance": True, "sft.steps": 0, "eval.reference_baseline": False}))
+    first = asyncio.run(_NothingToLearn(config, tmp_path / "run").run())
+    assert _NothingToLearn.played == 1 and first["start"] == "base"
+    again = asyncio.run(_NothingToLearn(config, tmp_path / "run").run())
+    assert _NothingToLearn.played == 1  # nothing replayed
+    assert again["before"] == first["before"] and again["start"] == "base"
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tmp_path):
     """Killing the trainer with SIGKILL and rerunning the command finishes the run."""
