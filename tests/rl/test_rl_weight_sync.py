@@ -55,3 +55,16 @@ def test_bf16_sync_halves_the_bytes_and_rounds_once(tmp_path):
         np.testing.assert_array_equal(bf16[key], t.astype(jnp.bfloat16))
     loaded = hf.load_model(bf16_dir, param_dtype=jnp.float32)
     assert isinstance(loaded, Qwen3) and bf16_dir.endswith("v3")
+
+
+def test_a_process_that_does_not_notify_writes_its_part_and_tells_no_server(tmp_path):
+    """In a multi-process job every process writes the directory (collectively) and only
+    process 0 tells the SGLang servers (notify=False on the others)."""
+    module = Qwen3(Qwen3Config.tiny(), rngs=nnx.Rngs(0))
+    params = nnx.to_pure_dict(nnx.state(module, nnx.Param))
+    engine = _Recorder()
+    config = ml_collections.ConfigDict(dict(engine="sglang", weights_dir=str(tmp_path / "w")))
+    version = asyncio.run(weight_sync.push(engine, module, params, version="4", config=config,
+                                           workdir=tmp_path, notify=False))
+    assert version == "4" and engine.loaded == []
+    assert (tmp_path / "w" / "v4" / "config.json").is_file()
