@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from sandmle_jax.agent.trajectory import Trajectory
 
@@ -52,16 +53,12 @@ class Hosts:
     def barrier(self, name: str) -> None:
         """Waits until every process got here (after process 0 wrote something they read)."""
         if self.count > 1:
-            from jax.experimental import multihost_utils
-
             multihost_utils.sync_global_devices(name)
 
     def gather_bytes(self, payload: bytes) -> list[bytes]:
         """Every process's `payload`, in process order (a collective: all must call it)."""
         if self.count == 1:
             return [payload]
-        from jax.experimental import multihost_utils
-
         sizes = np.asarray(multihost_utils.process_allgather(np.array([len(payload)], np.int64)))
         sizes = sizes.reshape(self.count)
         padded = np.zeros(max(int(sizes.max()), 1), np.uint8)
@@ -100,8 +97,6 @@ class Hosts:
         a process-local consumer such as the embedded rollout engine."""
         if self.count == 1:
             return tree
-        from jax.experimental import multihost_utils
-
         return multihost_utils.process_allgather(tree, tiled=True)
 
 

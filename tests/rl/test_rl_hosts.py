@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 
-
 from sandmle_jax.agent.trajectory import EpisodeInfo, TokenSequence, Trajectory
 from sandmle_jax.rl import batching, hosts
 from sandmle_jax.rl.episodes import Row

@@ -49,8 +49,8 @@ def _log_lines(workdir: pathlib.Path, pattern: str) -> dict[str, list[str]]:
             for log in sorted((workdir / "logs").glob("*.log.INFO.*"))}
 
 
-def _weights(workdir: pathlib.Path) -> dict[str, np.ndarray]:
-    file = safetensors_io.SafetensorsFile(str(workdir / "hf_export" / "model.safetensors"))
+def _weights(model_dir: pathlib.Path) -> dict[str, np.ndarray]:
+    file = safetensors_io.SafetensorsFile(str(model_dir / "model.safetensors"))
     return {key: np.asarray(file.tensor(key), np.float64) for key in file.keys()}
 
 
@@ -79,17 +79,12 @@ def test_two_processes_train_as_one(tmp_path):
     assert json.loads((two / "report.json").read_text())["after"]["overall"]
     # The final policies agree up to the order of floating-point sums across devices, which
     # Adam's normalised steps carry into the weights: within 1% of how far training moved them.
-    ours, reference = _weights(two), _weights(one)
-    base = _weights_of_base(two)
+    ours, reference = _weights(two / "hf_export"), _weights(one / "hf_export")
+    base = _weights(two / "base_model")
     assert ours.keys() == reference.keys()
     moved = max(np.abs(reference[k] - base[k]).max() for k in reference)
     differ = max(np.abs(ours[k] - reference[k]).max() for k in reference)
     assert moved > 1e-4 and differ < 1e-2 * moved, (moved, differ)
-
-
-def _weights_of_base(workdir: pathlib.Path) -> dict[str, np.ndarray]:
-    file = safetensors_io.SafetensorsFile(str(workdir / "base_model" / "model.safetensors"))
-    return {key: np.asarray(file.tensor(key), np.float64) for key in file.keys()}
 
 
 def _main() -> None:
