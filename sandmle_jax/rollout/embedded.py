@@ -148,17 +148,26 @@ class EmbeddedEngine:
         with self._wake:
             self._queue.append(pending)
             self._wake.notify()
+
+        def grown_to(n: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+            return tuple(pending.output_ids[:n]), tuple(pending.output_logprobs[:n])
         try:
             while True:
                 length = asyncio.ensure_future(grown.get())
                 await asyncio.wait({length, pending.future},
                                    return_when=asyncio.FIRST_COMPLETED)
                 if pending.future.done():
+                    # A busy event loop can see the result with chunks still queued before it
+                    # (both come through call_soon_threadsafe, in order): yield those first.
+                    lengths = [length.result()] if length.done() else []
                     length.cancel()
+                    while not grown.empty():
+                        lengths.append(grown.get_nowait())
+                    for n in lengths:
+                        yield grown_to(n)
                     yield pending.future.result()
                     return
-                n = length.result()
-                yield (tuple(pending.output_ids[:n]), tuple(pending.output_logprobs[:n]))
+                yield grown_to(length.result())
         finally:
             if not pending.future.done():
                 await self.abort(request.request_id)

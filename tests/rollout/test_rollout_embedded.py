@@ -2,6 +2,7 @@
 continuous batching, stops, determinism, abort, weight swap, no recompiles."""
 
 import asyncio
+import time
 
 import jax
 import numpy as np
@@ -13,7 +14,7 @@ from flax import nnx
 from sandmle_jax.models import hf
 from sandmle_jax.models.qwen3 import Qwen3
 from sandmle_jax.rollout.embedded import EmbeddedEngine
-from sandmle_jax.rollout.engine import GenerateRequest, SamplingParams
+from sandmle_jax.rollout.engine import GenerateRequest, GenerateResult, SamplingParams
 
 EOS = 3
 # One shape for most engines here: compiled functions are shared by engines of equal shapes.
@@ -149,6 +150,27 @@ def test_stream_grows_by_decode_chunks_and_ends_with_the_result(engine):
     assert lengths[0] == 1 and lengths == sorted(lengths) and len(partial) >= 3
     for ids, logprobs in partial:
         assert ids == whole.output_ids[:len(ids)] and len(logprobs) == len(ids)
+
+
+def test_a_stream_whose_loop_was_busy_still_yields_every_chunk_before_the_result(engine):
+    """The event loop is blocked (as by a busy server) until the engine has finished the request:
+    the chunks queued before the result still come, in order (CI once saw none of them)."""
+    request = GenerateRequest("busy", PROMPTS[1], SamplingParams(temperature=1.0, seed=4,
+                                                                 max_new_tokens=11))
+
+    async def collect_slowly():
+        stream = engine.stream(request)
+        items = [await stream.__anext__()]
+        deadline = time.monotonic() + 60
+        while any(slot is not None for slot in engine._slots) and time.monotonic() < deadline:
+            time.sleep(0.05)  # blocks the loop on purpose
+        return items + [item async for item in stream]
+    *partial, final = asyncio.run(collect_slowly())
+    assert isinstance(final, GenerateResult) and len(final.output_ids) == 11
+    lengths = [len(ids) for ids, _ in partial]
+    assert lengths == sorted(set(lengths)) and len(partial) >= 3, lengths
+    for ids, _ in partial:
+        assert ids == final.output_ids[:len(ids)]
 
 
 def test_leaving_a_stream_early_aborts_its_request(engine):
