@@ -64,10 +64,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.agent.reward_scheme = "paper_dense"  # or release_dense, sparse_gold
 
     c.sandbox = ml_collections.ConfigDict(dict(
-        workers=16,  # concurrent executions on this host
+        workers=16,  # concurrent executions (on this host, or in all on the Ray cluster)
         min_isolation="bwrap",  # refuse to start with weaker isolation
         interpreter="",  # the Python that runs agent code; "" = this environment's
-        memory_mb=8192, cpus_per_execution=2))
+        memory_mb=8192, cpus_per_execution=2,
+        backend="local",  # or "ray": sandbox actors on a Ray cluster (pip install -e '.[ray]')
+        ray_address="auto",  # backend=ray: the head's HOST:PORT, or "auto" (`ray start` here)
+        ray_actors=0))  # backend=ray: sandbox actors; 0 = one per node with CPUs
 
     # Length buckets: each compiles once; the last must hold the whole context.
     c.batching = ml_collections.ConfigDict(dict(

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from typing import Callable
 
 from sandbox_runner.contracts import Isolation
@@ -35,6 +36,7 @@ class Plan:
     interpreter_roots: tuple[str, ...]
     tmp_bytes: int
     seccomp_fd: int | None = None  # a readable fd holding a BPF program (bwrap only)
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict)  # path -> host dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +47,17 @@ class Backend:
     wrap: Callable[[Plan], list[str]]  # the argv to execute
     sets_env_itself: bool  # True: the wrapper clears and sets the environment
     takes_seccomp: bool  # True: the wrapper installs Plan.seccomp_fd
+    places_mounts: bool  # True: the wrapper shows Plan.sources' directories at their paths
 
 
 REGISTRY: dict[str, Backend] = {}
 
 
-def register(name: str, level: Isolation, sets_env_itself: bool, takes_seccomp: bool = False):
+def register(name: str, level: Isolation, sets_env_itself: bool, takes_seccomp: bool = False,
+             places_mounts: bool = False):
     def decorate(cls):
-        REGISTRY[name] = Backend(name, level, cls.probe, cls.wrap, sets_env_itself, takes_seccomp)
+        REGISTRY[name] = Backend(name, level, cls.probe, cls.wrap, sets_env_itself, takes_seccomp,
+                                 places_mounts)
         return cls
     return decorate
 
@@ -98,7 +103,8 @@ def _outside(path: str, roots: tuple[str, ...]) -> bool:
     return not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-@register("bwrap", Isolation.BWRAP, sets_env_itself=True, takes_seccomp=True)
+@register("bwrap", Isolation.BWRAP, sets_env_itself=True, takes_seccomp=True,
+          places_mounts=True)
 class Bubblewrap:
     """New user/pid/net/ipc/uts/cgroup/mount namespaces, a minimal read-only root, loopback
     network, private size-capped /tmp and /dev/shm, own /proc, all capabilities dropped, no
@@ -128,7 +134,7 @@ class Bubblewrap:
         mounts.append((plan.workdir, "--bind"))
         # Parents before children, so that a later mount is not hidden by an earlier one.
         for path, kind in sorted(mounts, key=lambda m: m[0].count("/")):
-            args += [kind, path, path]
+            args += [kind, plan.sources.get(path, path), path]
         if plan.seccomp_fd is not None:
             args += ["--seccomp", str(plan.seccomp_fd)]
         args += ["--chdir", plan.workdir, "--", *plan.argv]

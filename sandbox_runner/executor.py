@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 
 from sandbox_runner import seccomp
 from sandbox_runner.backends import Backend, Plan
@@ -141,9 +142,22 @@ def _apply_rlimits(pid: int, limits: Limits, setup: Setup) -> None:
         resource.prlimit(pid, which, (soft, hard))
 
 
-def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = None) -> ExecResult:
-    """Run `req` to completion (or to a limit) and return what happened."""
-    _check_request(req)
+def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = None,
+            sources: Mapping[str, str] | None = None) -> ExecResult:
+    """Run `req` to completion (or to a limit) and return what happened.
+
+    `sources` maps some of `req`'s directories (workdir, readonly_mounts) to where they lie on
+    this host, when that is elsewhere: the program still sees them at `req`'s paths (a request
+    made on another node runs unchanged). Only a backend that mounts directories (bwrap) can.
+    """
+    sources = dict(sources or {})
+    if sources and not setup.backend.places_mounts:
+        raise ValueError(f"the {setup.backend.name} backend shows the host's own paths; "
+                         f"running a request from another node needs bwrap")
+    on_host = dataclasses.replace(
+        req, workdir=sources.get(req.workdir, req.workdir),
+        readonly_mounts=tuple(sources.get(p, p) for p in req.readonly_mounts))
+    _check_request(on_host)
     code_dir = None
     try:
         argv = req.argv
@@ -160,12 +174,13 @@ def execute(setup: Setup, req: ExecRequest, cancel: threading.Event | None = Non
         plan = Plan(argv=tuple(argv), workdir=req.workdir,
                     readonly_mounts=req.readonly_mounts + ((code_dir,) if code_dir else ()),
                     env=env, interpreter_roots=setup.interpreter_roots,
-                    tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd)
+                    tmp_bytes=req.limits.workspace_bytes, seccomp_fd=seccomp_fd,
+                    sources=sources)
         command = setup.backend.wrap(plan)
         host_env = {"PATH": "/usr/bin:/bin"} if setup.backend.sets_env_itself else env
         group = ExecGroup(setup.controllers, req.limits.memory_bytes, req.limits.max_processes)
         try:
-            return _supervise(setup, req, command, host_env, group, cancel, seccomp_fd)
+            return _supervise(setup, on_host, command, host_env, group, cancel, seccomp_fd)
         finally:
             group.kill_all()
             group.remove()

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 
-from sandbox_runner.contracts import ExecRequest, ExecResult
+from sandbox_runner.contracts import ExecRequest, ExecResult, Isolation
 from sandbox_runner.sandbox import Sandbox
 
 
@@ -53,6 +53,10 @@ class Pool:
                          for i in range(self.workers)]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def isolation(self) -> Isolation:
+        return self.sandbox.isolation
 
     def submit(self, req: ExecRequest, block: bool = False, timeout: float | None = None
                ) -> Execution:

@@ -5,6 +5,7 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Mapping
 
 from sandbox_runner import backends, cgroups, executor
 from sandbox_runner.contracts import ExecRequest, ExecResult, Isolation
@@ -77,6 +78,8 @@ class Sandbox:
         """Each limit and the mechanism enforcing it here ('' = not enforced)."""
         return executor.enforcement(self.setup)
 
-    def run(self, req: ExecRequest, cancel: threading.Event | None = None) -> ExecResult:
-        """Run one request; setting `cancel` kills its tree (killed_by="cancelled")."""
-        return executor.execute(self.setup, req, cancel)
+    def run(self, req: ExecRequest, cancel: threading.Event | None = None,
+            sources: Mapping[str, str] | None = None) -> ExecResult:
+        """Run one request; setting `cancel` kills its tree (killed_by="cancelled"). `sources`:
+        where some of its directories lie on this host, if elsewhere (`executor.execute`)."""
+        return executor.execute(self.setup, req, cancel, sources)

@@ -63,26 +63,12 @@ class Episode:
             raise ValueError(f"quota must be 'auto', 'tmpfs' or 'poll', got {quota!r}")
         self.runner, self.limits = runner, limits
         root = os.path.abspath(root or tempfile.gettempdir())  # resolved here, in the caller's cwd
-        remove_stale_workspaces(root)
-        self.workspace = pathlib.Path(tempfile.mkdtemp(prefix=f"sandbox_runner-ws-{os.getpid()}-",
-                                                       dir=root))
-        if self.workspace.is_relative_to(self.public_dir):
-            shutil.rmtree(self.workspace)
+        if pathlib.Path(root).resolve().is_relative_to(self.public_dir):
             raise ValueError("the workspace root must not lie inside public_dir")
-        os.chmod(self.workspace, 0o755)
-        self.mounted = False
-        if quota == "tmpfs" or (quota == "auto" and can_mount_tmpfs() is None):
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                                   f"size={limits.workspace_bytes},mode=0755,nosuid,nodev",
-                                   "tmpfs", str(self.workspace)], capture_output=True, text=True)
-            if done.returncode != 0:
-                os.rmdir(self.workspace)
-                raise RuntimeError(f"cannot mount the workspace tmpfs: {done.stderr.strip()}; "
-                                   f"use quota='poll' (needs no privileges)")
-            self.mounted = True
+        self.workspace, self.mounted = new_workspace(root, limits.workspace_bytes, quota)
         self.quota = "tmpfs" if self.mounted else "poll"
         # An episode dropped without close() still unmounts and deletes its workspace.
-        self._cleanup = weakref.finalize(self, _remove_workspace, self.workspace, self.mounted)
+        self._cleanup = weakref.finalize(self, remove_workspace, self.workspace, self.mounted)
 
     def request(self, code: str | None = None, argv: tuple[str, ...] = (),
                 limits: Limits | None = None, env: dict[str, str] | None = None) -> ExecRequest:
@@ -111,6 +97,26 @@ class Episode:
         self.close()
 
 
+def new_workspace(root: str, workspace_bytes: int, quota: str = "auto"
+                  ) -> tuple[pathlib.Path, bool]:
+    """A fresh empty workspace directory under `root` and whether it is its own tmpfs of
+    `workspace_bytes` (quota "tmpfs", or "auto" where this process may mount)."""
+    remove_stale_workspaces(root)
+    workspace = pathlib.Path(tempfile.mkdtemp(prefix=f"sandbox_runner-ws-{os.getpid()}-",
+                                              dir=root))
+    os.chmod(workspace, 0o755)
+    if quota == "poll" or (quota == "auto" and can_mount_tmpfs() is not None):
+        return workspace, False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                           f"size={workspace_bytes},mode=0755,nosuid,nodev",
+                           "tmpfs", str(workspace)], capture_output=True, text=True)
+    if done.returncode != 0:
+        os.rmdir(workspace)
+        raise RuntimeError(f"cannot mount the workspace tmpfs: {done.stderr.strip()}; "
+                           f"use quota='poll' (needs no privileges)")
+    return workspace, True
+
+
 @functools.cache
 def remove_stale_workspaces(root: str) -> list[str]:
     """Unmount and delete workspaces under `root` whose runner died without closing them
@@ -120,12 +126,12 @@ def remove_stale_workspaces(root: str) -> list[str]:
         match = re.fullmatch(r"sandbox_runner-ws-(\d+)-\w+", path.name)
         if match is None or os.path.exists(f"/proc/{match.group(1)}"):
             continue
-        _remove_workspace(path, os.path.ismount(path))
+        remove_workspace(path, os.path.ismount(path))
         removed.append(str(path))
     return removed
 
 
-def _remove_workspace(workspace: pathlib.Path, mounted: bool) -> None:
+def remove_workspace(workspace: pathlib.Path, mounted: bool) -> None:
     if mounted:
         subprocess.run(["umount", "--lazy", str(workspace)], check=True, capture_output=True)
     shutil.rmtree(workspace, ignore_errors=True)

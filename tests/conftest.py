@@ -4,6 +4,8 @@ Loaded before any test runs JAX, so it also keeps freed host memory for reuse on
 launch scripts do (jitted CPU steps otherwise page-fault their temporaries in on every call).
 """
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,3 +98,30 @@ def chat_model_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("chat_model"))
     hf.save_model(Qwen3(config, rngs=nnx.Rngs(0)), out, tokenizer_dir=str(qwen_tokenizer_dir()))
     return out
+
+
+def require_bwrap() -> None:
+    """Skips when bwrap cannot start here; under CI=true that is a failure instead."""
+    from sandbox_runner import backends
+
+    reason = backends.REGISTRY["bwrap"].probe()
+    if reason is None:
+        return
+    message = f"bwrap backend unavailable on this host: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI must prove the sandbox's guarantees, not skip them)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster: a head without CPUs (so actors land on workers) and two worker
+    nodes of 2 CPUs, each its own raylet; started once, for the tests that ask for it."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for _ in range(2):
+        cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()

@@ -10,18 +10,21 @@ the optional libraries (gradient boosting) import there, so prompts list only th
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import pathlib
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sandbox_runner import Episode, Isolation, Limits, Sandbox
+from sandbox_runner import Episode, Isolation, Limits, Pool, Sandbox
 
 from sandmle_jax import paths
 from sandmle_jax.agent import prompts
 from sandmle_jax.errors import ConfigError, SetupError
 
+BACKENDS = ("local", "ray")  # sandbox.backend: this host's pool, or actors on a Ray cluster
 PROBE = "probe.csv"
 _FOUND = "importable:"
 _PROGRAM = '''import importlib, os
@@ -60,6 +63,43 @@ def sandbox_for(section: Mapping[str, Any]) -> Sandbox:
     """The sandbox a recipe's `sandbox` section asks for (`min_isolation`, `interpreter`)."""
     return Sandbox(min_isolation=min_isolation(section["min_isolation"]),
                    interpreter=interpreter(section["interpreter"]))
+
+
+def check_section(section: Mapping[str, Any]) -> None:
+    """ConfigError naming the key when a recipe's `sandbox` section cannot work."""
+    min_isolation(section["min_isolation"])
+    if section["workers"] < 1:
+        raise ConfigError(f"sandbox.workers must be >= 1, got {section['workers']!r}")
+    if section["backend"] not in BACKENDS:
+        raise ConfigError(f"sandbox.backend {section['backend']!r} unknown; use one of "
+                          f"{BACKENDS}")
+    if section["backend"] == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("sandbox.backend='ray' needs Ray: pip install -e '.[ray]'")
+        if section["ray_actors"] < 0:
+            raise ConfigError(f"sandbox.ray_actors must be >= 0 (0: one per node), got "
+                              f"{section['ray_actors']!r}")
+
+
+@contextlib.contextmanager
+def runner_for(section: Mapping[str, Any]) -> Iterator[Any]:
+    """The runner of a recipe's `sandbox` section, closed on the way out: a `Pool` on this host
+    (backend "local") or a `RayPool` of sandbox actors on the cluster at `ray_address` (backend
+    "ray"), `workers` executions at once. SetupError when the cluster cannot be used."""
+    if section["backend"] == "local":
+        with Pool(sandbox_for(section), workers=section["workers"]) as pool:
+            yield pool
+        return
+    from sandbox_runner import ray_pool  # Ray is an optional extra
+
+    try:
+        pool = ray_pool.RayPool(section["ray_address"], workers=section["workers"],
+                                actors=section["ray_actors"],
+                                interpreter=interpreter(section["interpreter"]))
+    except ray_pool.ClusterUnavailable as e:
+        raise SetupError(f"sandbox.backend='ray': {e}") from None
+    with pool:
+        yield pool
 
 
 def check_sandbox(runner, limits: Limits = Limits(wall_s=120),

@@ -9,7 +9,7 @@ import json
 import pathlib
 from collections.abc import Sequence
 
-from sandbox_runner import Pool
+from sandbox_runner.workspace import Runner
 
 from sandmle_jax import paths
 from sandmle_jax.agent import config as agent_config, react, reference
@@ -74,7 +74,7 @@ def check_request(config, request: EvalRequest) -> None:
         raise ConfigError("--policy=openai needs --openai_base_url")
     if request.model_dir and not request.model_dir.is_dir():
         raise ConfigError(f"--model_dir {request.model_dir}: no such directory")
-    sandbox_setup.min_isolation(config.sandbox.min_isolation)
+    sandbox_setup.check_section(config.sandbox)
 
 
 def policy_factory(request: EvalRequest, chat: ChatFormat, engine, e, scaffold: str):
@@ -103,7 +103,7 @@ class Players:
 
     tasks: list
     chat: ChatFormat
-    pool: Pool
+    pool: Runner
     engine: object | None
     agent: agent_config.AgentConfig
 
@@ -116,21 +116,19 @@ async def players(config, request: EvalRequest):
     task_list = task_set.load_task_set(request.tasks, request.split)
     tokenizer_dir = request.model_dir or small_tokenizer.qwen3_tokenizer_dir()
     chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(tokenizer_dir)))
-    box = config.sandbox
-    sandbox = sandbox_setup.sandbox_for(box)
-    agent = dataclasses.replace(agent_config.agent_config_from(config),
-                                libraries=sandbox_setup.check_sandbox(sandbox))
-    engine = None
-    if request.policy in ("embedded", "sglang"):
-        rollout = config.rollout.copy_and_resolve_references()
-        rollout.engine = request.policy
-        engine = factory.engine_from_config(rollout, request.model_dir, chat.tokenizer,
-                                            sglang_urls=request.sglang_urls)
-    try:
-        with Pool(sandbox, workers=box.workers) as pool:
+    with sandbox_setup.runner_for(config.sandbox) as pool:
+        agent = dataclasses.replace(agent_config.agent_config_from(config),
+                                    libraries=sandbox_setup.check_sandbox(pool))
+        engine = None
+        if request.policy in ("embedded", "sglang"):
+            rollout = config.rollout.copy_and_resolve_references()
+            rollout.engine = request.policy
+            engine = factory.engine_from_config(rollout, request.model_dir, chat.tokenizer,
+                                                sglang_urls=request.sglang_urls)
+        try:
             yield Players(task_list, chat, pool, engine, agent)
-    finally:
-        await factory.close_engine(engine)
+        finally:
+            await factory.close_engine(engine)
 
 
 async def evaluate(config, request: EvalRequest) -> tuple[dict, list[tuple[int, Trajectory]]]:

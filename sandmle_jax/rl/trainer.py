@@ -39,7 +39,7 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from sandbox_runner import Pool
+from sandbox_runner.workspace import Runner
 
 from sandmle_jax import paths
 from sandmle_jax.agent import config as agent_config, reference, strategies
@@ -167,12 +167,12 @@ class Trainer:
     # ---- episodes ---------------------------------------------------------------------------
 
     async def play(self, jobs: Sequence[tuple[Task, str]], policy_for, chat: ChatFormat,
-                   pool: Pool, desc: str) -> list[Trajectory]:
+                   pool: Runner, desc: str) -> list[Trajectory]:
         """All `jobs`' trajectories, in job order, on every process."""
         return (await self.play_timed(jobs, policy_for, chat, pool, desc))[0]
 
     async def play_timed(self, jobs: Sequence[tuple[Task, str]], policy_for, chat: ChatFormat,
-                         pool: Pool, desc: str) -> tuple[list[Trajectory], float, float]:
+                         pool: Runner, desc: str) -> tuple[list[Trajectory], float, float]:
         """`play`, the seconds spent waiting for the slowest process and the seconds of the
         exchange itself: this process plays its share of the jobs (each with the policy of its
         index in all of them), then all exchange."""
@@ -211,7 +211,7 @@ class Trainer:
 
     # ---- SFT warm start ---------------------------------------------------------------------
 
-    async def warm_start(self, model_dir: pathlib.Path, train: Sequence[Task], pool: Pool
+    async def warm_start(self, model_dir: pathlib.Path, train: Sequence[Task], pool: Runner
                          ) -> Any:
         """Runs (or resumes, or skips) SFT on reference-agent episodes and collected data;
         returns its params."""
@@ -248,7 +248,7 @@ class Trainer:
                      f", final NLL per token {metrics.get('nll', float('nan')):.3f}")
         return state.params
 
-    async def sft_rows(self, train: Sequence[Task], chat: ChatFormat, pool: Pool
+    async def sft_rows(self, train: Sequence[Task], chat: ChatFormat, pool: Runner
                        ) -> list[episodes.Row]:
         """SFT rows: reference-agent episodes of `sft.tiers` and the collected `sft.data`."""
         s = self.config.sft
@@ -284,7 +284,7 @@ class Trainer:
     # ---- GRPO -------------------------------------------------------------------------------
 
     async def rollout(self, step: int, task_ids: Sequence[str], policy: _Policy,
-                      tasks: dict[str, Task], pool: Pool) -> _Rollouts:
+                      tasks: dict[str, Task], pool: Runner) -> _Rollouts:
         """One step's episodes: each task `group_size` times."""
         g, r = self.config.grpo, self.config.rollout
         jobs = [(tasks[i], f"grpo-{step}-{i}-{k}") for i in task_ids for k in range(g.group_size)]
@@ -346,7 +346,7 @@ class Trainer:
         self.hosts.barrier(f"weights {int(state.step)} served")
 
     async def grpo(self, model_dir: pathlib.Path, sft_params, train: Sequence[Task],
-                   validation: Sequence[Task], pool: Pool) -> dict[str, Any]:
+                   validation: Sequence[Task], pool: Runner) -> dict[str, Any]:
         g = self.config.grpo
         loss = learner_lib.LossConfig.from_dict(_to_dict(g.loss))
         policy = self.build_policy(model_dir, _to_dict(g.optimizer), loss, with_engine=True)
@@ -425,15 +425,14 @@ class Trainer:
 
     async def run(self) -> dict[str, Any]:
         box = self.config.sandbox
-        sandbox = sandbox_setup.sandbox_for(box)
-        libraries = sandbox_setup.check_sandbox(sandbox)
-        self.agent_config = dataclasses.replace(self.agent_config, libraries=libraries)
-        self.say(f"sandbox: {sandbox.isolation.name.lower()} isolation, {box.workers} workers, "
-                 f"programs import {', '.join(libraries)}")
-        train, validation = self.tasks()
-        model_dir = self.base_model_dir(train)
-        self.report["base_model"] = str(model_dir)
-        with Pool(sandbox, workers=box.workers) as pool:
+        with sandbox_setup.runner_for(box) as pool:
+            libraries = sandbox_setup.check_sandbox(pool)
+            self.agent_config = dataclasses.replace(self.agent_config, libraries=libraries)
+            self.say(f"sandbox: {pool.isolation.name.lower()} isolation, {box.workers} workers "
+                     f"({_where(box)}), programs import {', '.join(libraries)}")
+            train, validation = self.tasks()
+            model_dir = self.base_model_dir(train)
+            self.report["base_model"] = str(model_dir)
             if self.config.eval.reference_baseline:
                 chat = ChatFormat.from_tokenizer(tokenizer_lib.load_tokenizer(str(model_dir)))
                 self.report["reference"] = await self.evaluate(
@@ -463,6 +462,10 @@ class Trainer:
         self.report["metrics"] = str(self.workdir / "metrics" / "metrics.jsonl")
         (self.workdir / "report.json").write_text(json.dumps(self.report, indent=2))
         self.writer.close()
+
+
+def _where(box) -> str:
+    return "this host" if box.backend == "local" else f"Ray cluster {box.ray_address}"
 
 
 def evaluations(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -616,8 +619,8 @@ def _validate(config) -> None:
     if max(config.batching.bucket_lengths) < config.agent.context_tokens:
         raise ConfigError(f"the largest batching bucket ({max(config.batching.bucket_lengths)})"
                           f" must hold agent.context_tokens ({config.agent.context_tokens})")
-    sandbox_setup.min_isolation(config.sandbox.min_isolation)
-    for key in ("sandbox.workers", "sft.batch_size", "grpo.tasks_per_step", "eval.seeds",
+    sandbox_setup.check_section(config.sandbox)
+    for key in ("sft.batch_size", "grpo.tasks_per_step", "eval.seeds",
                 "rollout.concurrency", "checkpoint.every"):
         section, name = key.split(".")
         if config[section][name] < 1:

@@ -221,3 +221,26 @@ def test_without_cgroups_a_non_root_user_is_bound_by_rlimit_nproc():
     assert out["enforced"].startswith("RLIMIT_NPROC")
     assert out["4"]["exit_code"] == 0 and out["4"]["stdout_tail"] == "ok\n"
     assert out["40"]["exit_code"] != 0 and "max_processes" in out["40"]["limits_hit"]
+
+
+def test_directories_from_elsewhere_are_shown_at_the_requests_paths(sandbox, tmp_path):
+    """A request made on another node names that node's paths; here they lie elsewhere (`sources`):
+    bwrap shows them at the request's paths, the other backends refuse rather than mislead."""
+    workspace, public = tmp_path / "copy-of-ws", tmp_path / "copy-of-public"
+    workspace.mkdir()
+    public.mkdir()
+    (public / "train.csv").write_text("a,b\n")
+    asked_ws, asked_public = "/nonexistent/ws-of-the-caller", "/nonexistent/caller-public"
+    req = ExecRequest(workdir=asked_ws, readonly_mounts=(asked_public,), limits=FAST,
+                      code=f"import os\nprint(os.getcwd(), os.environ['HOME'])\n"
+                           f"print(open('{asked_public}/train.csv').read(), end='')\n"
+                           "open('written', 'w').write('here')\n")
+    sources = {asked_ws: str(workspace), asked_public: str(public)}
+    if sandbox.setup.backend.name != "bwrap":
+        with pytest.raises(ValueError, match="needs bwrap"):
+            sandbox.run(req, sources=sources)
+        return
+    result = sandbox.run(req, sources=sources)
+    assert result.exit_code == 0, result.stderr_tail
+    assert result.stdout_tail == f"{asked_ws} {asked_ws}\na,b\n"
+    assert (workspace / "written").read_text() == "here"
