@@ -39,7 +39,7 @@ print(RandomForestClassifier(n_estimators=50, random_state=0).fit(X, y).score(X,
 """
 
 
-def _write_task(public: str) -> None:
+def write_fit_task(public: str) -> None:
     rows = ["f0,f1,f2,f3,y"] + [f"{i % 7},{i % 5},{(i * 3) % 11},{i % 2},{(i % 7 + i % 5) % 2}"
                                 for i in range(200)]
     with open(os.path.join(public, "train.csv"), "w") as f:
@@ -92,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         public = os.path.join(root, "public")
         os.mkdir(public)
-        _write_task(public)
+        write_fit_task(public)
         fit_file = os.path.join(root, "fit.py")
         with open(fit_file, "w") as f:
             f.write(FIT.format(public=public))

@@ -1,9 +1,10 @@
 """sandbox_runner: isolated, bounded, multiprocess execution of agent-written programs.
 
 Usage: `Sandbox()` picks the strongest backend at start-up; `Episode(public_dir, runner)` gives a
-workspace that persists across steps (each step a fresh process); `Pool` runs N at once;
-`python -m sandbox_runner.{doctor,run,serve}` and `sandbox_runner.client.Client` for the rest.
-Imports nothing from sandmle_jax and never JAX.
+workspace that persists across steps (each step a fresh process); `Pool` runs N at once on this
+host, `sandbox_runner.ray_pool.RayPool` on sandbox actors of a Ray cluster (the optional `ray`
+extra); `python -m sandbox_runner.{doctor,run,serve}` and `sandbox_runner.client.Client` for the
+rest. Imports nothing from sandmle_jax and never JAX.
 
 What it protects (bwrap backend, each property has an adversarial test in tests/sandbox_runner):
   - Hidden data: the program sees only /usr (+/bin,/lib symlinks), an allowlist of /etc files,

@@ -7,6 +7,10 @@ HTTP+JSON service for a dedicated CPU host next to accelerator jobs:
   GET  /health  -> {"ok": true, "isolation": ...}
   GET  /stats   -> pool counters
 Loopback by default. Workspaces are host paths: the client and the service must share them.
+
+Kept beside `ray_pool.RayPool` (how the training and evaluation jobs scale out) for what Ray does
+not cover: clients without Ray or not in Python (any HTTP client, another language's agent
+harness), and a sandbox host that must not join a Ray cluster.
 """
 
 import argparse

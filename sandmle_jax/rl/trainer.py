@@ -509,7 +509,7 @@ def _rollout_metrics(trajectories: Sequence[Trajectory], chosen: episodes.Select
         "train/format_rate": float(np.mean([t.info.format_rate for t in ok])),
         "train/turns": float(np.mean([t.info.turns for t in ok])),
         "train/exec_seconds": float(np.mean([t.info.exec_seconds for t in ok])),
-        "train/generated_tokens": float(generated),
+        "train/generated_tokens": float(generated), "train/episodes": float(len(trajectories)),
         "filter/failed": float(chosen.failed), "filter/timed_out": float(chosen.timed_out),
         "filter/zero_variance_groups": float(chosen.zero_variance_groups),
         "filter/kept": float(chosen.kept_episodes)}

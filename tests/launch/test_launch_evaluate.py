@@ -11,7 +11,7 @@ import sys
 
 import torch
 import transformers
-from conftest import qwen_tokenizer_dir, write_tabular_task
+from conftest import qwen_tokenizer_dir, require_bwrap, write_tabular_task
 
 from benchmarks.scripted_llm import json_endpoint
 
@@ -118,3 +118,18 @@ def test_an_http_chat_policy_plays_both_scaffolds(tmp_path):
     assert last[3]["content"].startswith("request_info: SUCCESS\n## overview")
     assert last[5]["content"].startswith("execute_code: SUCCESS")
     assert "<tool_response>" not in json.dumps(last)
+
+
+def test_the_reference_policy_plays_through_sandboxes_on_a_ray_cluster(tmp_path, ray_cluster):
+    """`sandbox.backend=ray`: every execution runs on an actor of the local test cluster, the
+    workspace travelling both ways; the grader reads the submission that came back."""
+    require_bwrap()
+    for i in range(2):
+        write_tabular_task(tmp_path / "tasks" / f"churn-{i}", seed=i, task_id=f"churn-{i}")
+    done = _evaluate(tmp_path, "--tasks=tasks", "--policy=reference", "--out=eval",
+                     "--config.sandbox.backend=ray",
+                     f"--config.sandbox.ray_address={ray_cluster.address}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "eval" / "report.json").read_text())["summary"]
+    assert summary["episodes"] == 2 and summary["failed_episodes"] == 0
+    assert summary["overall"]["valid_submission"]["mean"] == 1.0

@@ -83,7 +83,8 @@ def test_tiny_job_end_to_end_and_resume(tmp_path):
     rows = list(read_metrics(workdir / "metrics"))
     assert [r["step"] for r in rows if "train/reward_mean" in r] == [0]
     step = next(r for r in rows if "train/reward_mean" in r)
-    assert step["filter/kept"] == 2 and step["filter/zero_variance_groups"] == 0
+    assert step["train/episodes"] == 2 and step["filter/kept"] == 2
+    assert step["filter/zero_variance_groups"] == 0
     assert step["learn/grad_norm"] > 0  # the forced reward variance reached the gradient ...
     sft = tmp_path / "sft_export"  # ... and moved the weights away from the SFT policy's
     weight_sync.export_checkpoint(str(workdir / "checkpoints" / "sft"), str(sft))
