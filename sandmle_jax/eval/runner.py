@@ -7,7 +7,8 @@ a report can count what was dropped instead of silently losing it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -57,16 +58,24 @@ def evaluation_jobs(tasks: Sequence[Task], seeds: int, prefix: str = "eval"
             for task in tasks]
 
 
+# (jobs, policy_for) -> their trajectories in job order: how an evaluation's episodes are played
+Player = Callable[[list[tuple[Task, str]], Callable[[int], Policy]],
+                  Awaitable[list[Trajectory]]]
+
+
 async def evaluate(tasks: Sequence[Task], policy_for_seed: Callable[[int], Policy],
                    chat: ChatFormat, runner, config: AgentConfig, *, seeds: int = 1,
                    concurrency: int = 8, prefix: str = "eval", progress: bool = True,
-                   open_scaffold: loop.OpenScaffold = react.open_scaffold
-                   ) -> tuple[dict, list[tuple[int, Trajectory]]]:
-    """Each task once per seed; returns the summary and the (seed, trajectory) results."""
+                   open_scaffold: loop.OpenScaffold = react.open_scaffold,
+                   play: Player | None = None) -> tuple[dict, list[tuple[int, Trajectory]]]:
+    """Each task once per seed; returns the summary and the (seed, trajectory) results.
+    `play` replaces `run_episodes` (the trainer splits the episodes over its processes)."""
     jobs = evaluation_jobs(tasks, seeds, prefix)
-    trajectories = await run_episodes(
-        [(task, episode_id) for _, task, episode_id in jobs],
-        lambda i: policy_for_seed(jobs[i][0]), chat, runner, config,
-        concurrency=concurrency, desc=prefix, progress=progress, open_scaffold=open_scaffold)
+    if play is None:
+        play = functools.partial(run_episodes, chat=chat, runner=runner, config=config,
+                                 concurrency=concurrency, desc=prefix, progress=progress,
+                                 open_scaffold=open_scaffold)
+    trajectories = await play([(task, episode_id) for _, task, episode_id in jobs],
+                              lambda i: policy_for_seed(jobs[i][0]))
     results = [(seed, t) for (seed, _, _), t in zip(jobs, trajectories)]
     return report.summarize(results), results

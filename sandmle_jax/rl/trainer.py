@@ -194,11 +194,10 @@ class Trainer:
     async def evaluate(self, name: str, tasks: Sequence[Task], policy_for_seed, chat, pool
                        ) -> dict[str, Any]:
         start = time.perf_counter()
-        jobs = runner.evaluation_jobs(tasks, self.config.eval.seeds, prefix=f"eval-{name}")
-        trajectories = await self.play([(task, episode) for _, task, episode in jobs],
-                                       lambda i: policy_for_seed(jobs[i][0]), chat, pool,
-                                       desc=f"eval-{name}")
-        summary = report_lib.summarize([(seed, t) for (seed, _, _), t in zip(jobs, trajectories)])
+        summary, _ = await runner.evaluate(
+            tasks, policy_for_seed, chat, pool, self.agent_config, seeds=self.config.eval.seeds,
+            prefix=f"eval-{name}", play=lambda jobs, policy_for: self.play(
+                jobs, policy_for, chat, pool, desc=f"eval-{name}"))
         logging.info("evaluation %s:\n%s", name, report_lib.format_table(summary))
         self.say(f"evaluation, {name} policy: {report_lib.rates_line(summary)} in "
                  f"{_duration(time.perf_counter() - start)}")

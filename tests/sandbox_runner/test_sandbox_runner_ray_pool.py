@@ -8,6 +8,7 @@ a cluster address nobody answers at, actors that cannot start.
 import asyncio
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -110,52 +111,56 @@ def test_a_killed_actor_restarts_and_its_execution_runs_again_from_the_same_work
         assert _runs(episode) == 1  # the killed run's append died with its copy
 
 
-def _lose_a_node_mid_execution(cluster, pool, public, tmp_path, spare: bool):
-    """Two 4-second executions, one per actor; 1.5 s in, the first actor's node is removed
-    (after adding a spare node when `spare`). Returns what each execution gave and how many
-    times each workspace recorded a run."""
-    victim_id = pool.nodes[0]["node"]
-    victim = [n for n in cluster.worker_nodes if n.node_id == victim_id][0]
-    if spare:
-        cluster.add_node(num_cpus=2)
-        cluster.wait_for_nodes()
-
-    async def play():
-        with _episode(public, pool, tmp_path) as a, _episode(public, pool, tmp_path) as b:
-            runs = [pool.arun(e.request(code=COUNTED.format(s=4))) for e in (a, b)]
-            await asyncio.sleep(1.5)
-            cluster.remove_node(victim, allow_graceful=False)
-            results = await asyncio.gather(*runs, return_exceptions=True)
-            return results, [_runs(e) if (e.workspace / "runs.txt").exists() else 0
-                             for e in (a, b)]
-    try:
-        return asyncio.run(play())
-    finally:
-        if not spare:
-            cluster.add_node(num_cpus=2)  # the cluster as the other tests expect it
-            cluster.wait_for_nodes()
-
-
 def test_a_node_lost_mid_execution_has_its_execution_retried_on_another(
         ray_cluster, public, tmp_path):
+    """Two 4-second executions, one per actor; 1.5 s in, the first actor's node is lost: its
+    raylet removed and the actor's process killed, as when a machine dies (a worker whose raylet
+    is gone can still finish its call). A spare node gives Ray room to restart the actor."""
     require_bwrap()
     with RayPool(ray_cluster.address, workers=2) as pool:
-        results, runs = _lose_a_node_mid_execution(ray_cluster, pool, public, tmp_path, True)
+        victim_id, victim_pid = pool.nodes[0]["node"], pool.nodes[0]["pid"]
+        victim = [n for n in ray_cluster.worker_nodes if n.node_id == victim_id][0]
+        ray_cluster.add_node(num_cpus=2)  # it stays: the cluster keeps two worker nodes
+        ray_cluster.wait_for_nodes()
+
+        async def play():
+            with _episode(public, pool, tmp_path) as a, _episode(public, pool, tmp_path) as b:
+                runs = [asyncio.ensure_future(pool.arun(e.request(code=COUNTED.format(s=4))))
+                        for e in (a, b)]
+                await asyncio.sleep(1.5)
+                os.kill(victim_pid, signal.SIGKILL)
+                ray_cluster.remove_node(victim, allow_graceful=False)
+                return await asyncio.gather(*runs), [_runs(a), _runs(b)]
+        results, runs = asyncio.run(play())
         assert [r.stdout_tail for r in results] == ["done\n", "done\n"] and runs == [1, 1]
         assert pool.stats["completed"] == 2 and pool.stats["failed"] == 0
 
 
-def test_an_execution_whose_node_is_lost_with_no_room_to_restart_is_given_up(
-        ray_cluster, public, tmp_path):
-    """The cluster is full, so the lost actor cannot restart: the execution fails after its
-    wall limit plus the restart margin instead of waiting forever; the other one completes."""
-    require_bwrap()
-    with RayPool(ray_cluster.address, workers=2, restart_margin_s=5) as pool:
-        start = time.monotonic()
-        results, runs = _lose_a_node_mid_execution(ray_cluster, pool, public, tmp_path, False)
-        assert isinstance(results[0], ExecutionLost) and "short of CPUs" in str(results[0])
-        assert results[1].stdout_tail == "done\n" and runs == [0, 1]
-        assert time.monotonic() - start < LIMITS.wall_s + 5 + 30
+def test_an_execution_whose_actor_comes_back_too_late_is_given_up(pool, public, tmp_path):
+    """Ray waits forever for room to restart a lost actor, so each execution has a deadline of
+    its own: its wall limit plus `restart_margin_s`. Here the margin is shorter than a restart
+    and rerun take: the execution fails with ExecutionLost instead of waiting, the slot is free
+    again, and the workspace is as it was sent."""
+    limits = dataclasses.replace(LIMITS, wall_s=5)
+    margin, pool.restart_margin_s = pool.restart_margin_s, 0.5
+    try:
+        with _episode(public, pool, tmp_path) as episode:
+            def kill_the_busy_actor():
+                time.sleep(1.5)
+                busy = [a for a, n in zip(pool.actors, pool._inflight) if n]
+                ray.kill(busy[0], no_restart=False)
+
+            killer = threading.Thread(target=kill_the_busy_actor)
+            killer.start()
+            start = time.monotonic()
+            with pytest.raises(ExecutionLost, match="short of CPUs"):
+                pool.run(episode.request(code=COUNTED.format(s=4), limits=limits))
+            killer.join()
+            assert time.monotonic() - start < 5.5 + 2
+            assert not (episode.workspace / "runs.txt").exists()
+            assert pool.run(episode.request(code="print('next')")).stdout_tail == "next\n"
+    finally:
+        pool.restart_margin_s = margin
 
 
 def test_cancelling_an_execution_kills_its_program(ray_cluster, public, tmp_path):
