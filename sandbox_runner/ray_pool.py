@@ -21,6 +21,7 @@ ways per execution (benchmarks/RESULTS.md, "sandbox: Ray against the local pool"
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import math
 import os
@@ -29,6 +30,7 @@ import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 
 import ray
 
@@ -228,18 +230,11 @@ class RayPool:
         except BaseException:
             self._slots.release()
             raise
-        actor = self._pick()
-        ref = self.actors[actor].execute.remote(req, *args)
-        try:
-            result, workspace = ray.get(ref, timeout=self._patience(req))
-        except ray.exceptions.GetTimeoutError:
-            ray.cancel(ref)
-            self._done(actor, "failed")
-            raise self._lost(req) from None
-        except BaseException:
-            self._done(actor, "failed")
-            raise
-        self._done(actor, "completed")
+        with self._in_flight(req, args) as ref:
+            try:
+                result, workspace = ray.get(ref, timeout=self._patience(req))
+            except ray.exceptions.GetTimeoutError:
+                raise self._lost(req) from None
         transfer.replace_contents(req.workdir, workspace)
         return result
 
@@ -247,28 +242,33 @@ class RayPool:
         """asyncio version of `run`; cancelling the awaiting task kills the program's tree."""
         while not self._slots.acquire(blocking=False):
             await asyncio.sleep(0.02)  # a thread blocked on it would starve the loop's executor
-        try:
+        try:  # cancelled while packing: the thread finishes, the slot is given back here
             args = await asyncio.to_thread(self._pack, req)
         except BaseException:
             self._slots.release()
             raise
+        with self._in_flight(req, args) as ref:
+            try:
+                result, workspace = await asyncio.wait_for(asyncio.wrap_future(ref.future()),
+                                                           self._patience(req))
+            except asyncio.TimeoutError:
+                raise self._lost(req) from None
+        await asyncio.to_thread(transfer.replace_contents, req.workdir, workspace)
+        return result
+
+    @contextlib.contextmanager
+    def _in_flight(self, req: ExecRequest, args: tuple) -> Iterator[ray.ObjectRef]:
+        """`req` sent to the least busy actor; on the way out its slot is given back, and a call
+        left by an error, a timeout or cancellation is cancelled (killing the program)."""
         actor = self._pick()
         ref = self.actors[actor].execute.remote(req, *args)
         try:
-            result, workspace = await asyncio.wait_for(asyncio.wrap_future(ref.future()),
-                                                       self._patience(req))
-        except (asyncio.CancelledError, asyncio.TimeoutError) as e:
-            ray.cancel(ref)
-            self._done(actor, "failed")
-            if isinstance(e, asyncio.TimeoutError):
-                raise self._lost(req) from None
-            raise
+            yield ref
         except BaseException:
+            ray.cancel(ref)
             self._done(actor, "failed")
             raise
         self._done(actor, "completed")
-        await asyncio.to_thread(transfer.replace_contents, req.workdir, workspace)
-        return result
 
     def _patience(self, req: ExecRequest) -> float:
         return req.limits.wall_s + self.restart_margin_s

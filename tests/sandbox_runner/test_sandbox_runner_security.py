@@ -23,6 +23,7 @@ from sandbox_runner import backends
 from sandbox_runner.contracts import Limits
 from sandbox_runner.executor import disk_usage
 from sandbox_runner.pool import Pool
+from sandbox_runner.ray_pool import RayPool
 from sandbox_runner.sandbox import Sandbox
 from sandbox_runner.workspace import Episode, UnsafeWorkspaceFile, read_workspace_file
 
@@ -45,8 +46,6 @@ def pool(request, sandbox):
         with Pool(sandbox, workers=2) as pool:
             yield pool
         return
-    from sandbox_runner.ray_pool import RayPool
-
     with RayPool(request.getfixturevalue("ray_cluster").address, workers=2) as pool:
         yield pool
 
@@ -70,9 +69,13 @@ def episode(pool, task, tmp_path):
         assert still.exit_code == 0 and still.stdout_tail == "still fine\n"
 
 
+def _on_ray(pool) -> bool:
+    return isinstance(pool, RayPool)
+
+
 def _enforced(sandbox, pool, limit: str) -> str:
     """How `limit` is enforced where the pool runs programs ('' if anywhere it is not)."""
-    if not hasattr(pool, "nodes"):
+    if not _on_ray(pool):
         return sandbox.enforcement()[limit]
     found = {node["enforcement"][limit] for node in pool.nodes}
     return "" if "" in found or len(found) > 1 else found.pop()
@@ -80,7 +83,7 @@ def _enforced(sandbox, pool, limit: str) -> str:
 
 def _leftover_groups(sandbox, pool) -> list[str]:
     """cgroups left by the processes running the executions (this one, or the Ray actors)."""
-    pids = [n["pid"] for n in pool.nodes] if hasattr(pool, "nodes") else [os.getpid()]
+    pids = [n["pid"] for n in pool.nodes] if _on_ray(pool) else [os.getpid()]
     return [str(p) for c in sandbox.setup.controllers.values() for pid in pids
             for p in c.base.glob(f"sandbox_runner-{pid}-*")]
 
@@ -326,7 +329,7 @@ except OSError as e:
         with pytest.raises(UnsafeWorkspaceFile):
             read_workspace_file(episode.workspace, name)
     gone = ["hard.csv"]
-    if hasattr(episode.runner, "nodes"):
+    if _on_ray(episode.runner):
         gone.append("fifo.csv")  # a workspace from a Ray actor brings no special files back
     else:
         with pytest.raises(UnsafeWorkspaceFile):
