@@ -80,6 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.sft.steps = 200  # Seed-SFT: 200 steps, batch 32, lr 1e-5; 0 = GRPO from the base model
     c.sft.batch_size = 32
     c.sft.tiers = ("boosting",)  # reference-agent episodes to imitate; () = none
+    # The reference programs imitated: one per submission kind (False) or one text for every
+    # single-target kind, which it names in its first line (strategies.solution_code's `shared`)
+    c.sft.shared_programs = False
     c.sft.data = ""  # a launch.collect directory (a teacher's trajectories), mixed with tiers'
     c.sft.log_every = 10
     c.sft.checkpoint_every = 50

@@ -27,6 +27,7 @@ def _turn(thought: str, action: str) -> str:
 class ReferencePolicy:
     chat: ChatFormat
     tier: str = strategies.TUNED
+    shared: bool = False  # strategies.solution_code's shared programs
 
     def __post_init__(self):
         strategies.check_tier(self.tier)
@@ -42,11 +43,13 @@ class ReferencePolicy:
             return _turn("I will engineer features by column type, fit a model, then write "
                          "submission.csv in the sample submission's format.",
                          actions.render_tool_call(actions.RUN_PYTHON,
-                                                  {"code": strategies.solution_code(task, tier)}))
+                                                  {"code": strategies.solution_code(
+                                                      task, tier, shared=self.shared)}))
         if request.turn == 2 and "submission.csv: exists" not in last:
             return _turn("The program failed; I fall back to a simple constant baseline.",
                          actions.render_tool_call(actions.RUN_PYTHON, {
-                             "code": strategies.solution_code(task, "constant")}))
+                             "code": strategies.solution_code(task, "constant",
+                                                              shared=self.shared)}))
         if "score:" not in last and "invalid submission" not in last:
             return _turn("The submission is written; let me score it.",
                          actions.render_tool_call(actions.SCORE, {}))

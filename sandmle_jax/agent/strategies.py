@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 import pathlib
+import textwrap
 import typing
 
 import pandas as pd
@@ -321,13 +322,45 @@ def _needs(public_dir: pathlib.Path) -> _Needs:
                   any(pd.api.types.is_bool_dtype(train[c]) for c in features), audio, graph)
 
 
-def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> str:
+# Shared programs: one text for every task of these kinds, which it picks in its first line.
+SHARED_KINDS = ("probability", "label", "ordinal", "value")
+_SHARED_IMPORTS = '''from sklearn.base import clone
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.linear_model import LogisticRegression, Ridge
+
+'''
+
+
+def _model_dict(family: str) -> str:
+    """The `MODELS = {...}` statement of a family's model block, without its imports."""
+    return "MODELS =" + _MODELS[family].split("\nMODELS =", 1)[1]
+
+
+def _shared_models() -> str:
+    return (_SHARED_IMPORTS + 'if KIND == "value":\n' + textwrap.indent(
+        _model_dict("regressor"), "    ") + "else:\n" + textwrap.indent(
+        _model_dict("classifier"), "    "))
+
+
+def _shared_branches(value: str) -> str:
+    return ('if KIND == "probability":\n' + textwrap.indent(_BRANCHES["probability"], "    ")
+            + 'elif KIND == "value":\n' + textwrap.indent(value, "    ")
+            + "else:\n" + textwrap.indent(_BRANCHES["label"], "    "))
+
+
+def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR, *,
+                  shared: bool = False) -> str:
     """A complete program that trains a `tier` model (of LADDER or LIBRARY_TIERS) and writes
     submission.csv, reading the task's files from `data_dir` (the agent's ./data link by
-    default)."""
+    default). `shared`: for a task of SHARED_KINDS, the text every such task gets, with the
+    task's kind in its first line (`KIND = "value"`) and both model families and every kind's
+    branch in its body, so that a policy imitating it names the kind with one token."""
     if tier not in LADDER + LIBRARY_TIERS:
         raise ValueError(f"unknown tier {tier!r}; known: {LADDER + LIBRARY_TIERS}")
     kind, k = submission_kind(task)
+    shared = shared and kind in SHARED_KINDS
     log_target = task.spec.metric in ("rmsle", "mean_columnwise_rmsle")
     needs = _needs(task.public_dir)
     labels = ((_LABELS_BY_NAME if needs.by_name else _LABELS)
@@ -340,12 +373,17 @@ def solution_code(task: Task, tier: str, data_dir: str = prompts.DATA_DIR) -> st
     if kind == "class_probabilities":  # the label -> column match, as the importer makes it
         preamble += "\n\n" + inspect.getsource(class_columns.match_columns) + "\n\n"
     family = "classifier" if kind in _CLASSIFICATION + ("ranked_list",) else "regressor"
-    models = _MODELS[family]
+    models = _shared_models() if shared else _MODELS[family]
     if tier == TUNED:
         models += "\n" + _TUNED
     elif tier in _OWN_MODELS[family]:
+        if shared:
+            raise ValueError(f"tier {tier!r} has no shared program (its model is one family's)")
         models += "\n" + _OWN_MODELS[family][tier]
-    branch = _BRANCHES[kind].format(
-        k=k, fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
+    value = _BRANCHES["value"].format(
+        fit_target="np.log1p(y.clip(lower=0))" if log_target else "y",
         unfit="np.expm1(pred).clip(min=0)" if log_target else "pred")
-    return preamble + models + _CHOICE.format(tier=tier) + branch + _EPILOGUE
+    branch = (_shared_branches(value) if shared else
+              value if kind in ("value", "item_scores") else _BRANCHES[kind].format(k=k))
+    head = f'KIND = "{kind}"\n' if shared else ""
+    return head + preamble + models + _CHOICE.format(tier=tier) + branch + _EPILOGUE

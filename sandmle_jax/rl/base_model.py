@@ -30,32 +30,38 @@ _OBSERVATION_TEXT = (
     " gold 0.9; reached: median, bronze\nerror: no action found")
 
 
-def agent_corpus(tasks: Sequence[Task], max_turns: int = 15) -> list[str]:
-    """The text an agent episode on these tasks is made of, for training a tokenizer."""
+def agent_corpus(tasks: Sequence[Task], max_turns: int = 15, *,
+                 shared_programs: bool = False) -> list[str]:
+    """The text an agent episode on these tasks is made of, for training a tokenizer
+    (`shared_programs`: the reference programs' shared form, see strategies.solution_code)."""
     limits = prompts.PromptLimits(max_turns, 300,
                                   prompts.REQUIRED_LIBRARIES + prompts.OPTIONAL_LIBRARIES)
     corpus = [prompts.system_prompt(limits), prompts.system_prompt(limits, tools_inline=True),
               str(prompts.TOOL_SCHEMAS), _OBSERVATION_TEXT]
     for task in tasks:
         description = (task.public_dir / "description.md").read_text(errors="replace")
-        corpus.append(prompts.task_prompt(description, task.public_dir, max_chars=20000))
+        corpus.append(prompts.task_prompt(
+            description, task.public_dir, max_chars=20000,
+            grading=prompts.grading_line(task.spec.metric, task.spec.lower_is_better)))
         corpus.append(actions.render_tool_call(actions.RUN_PYTHON,
                                                {"code": strategies.EXPLORE}))
-        for tier in strategies.TIERS + strategies.LIBRARY_TIERS:
-            corpus.append(actions.render_tool_call(
-                actions.RUN_PYTHON, {"code": strategies.solution_code(task, tier)}))
+        tiers = strategies.TIERS + (() if shared_programs else strategies.LIBRARY_TIERS)
+        for tier in tiers:
+            corpus.append(actions.render_tool_call(actions.RUN_PYTHON, {
+                "code": strategies.solution_code(task, tier, shared=shared_programs)}))
     return corpus
 
 
 def build_tiny_base_model(out_dir: str | pathlib.Path, tasks: Sequence[Task], *,
                           vocab_size: int, hidden_size: int, intermediate_size: int,
                           num_layers: int, num_heads: int, num_kv_heads: int, head_dim: int,
-                          max_positions: int, seed: int) -> pathlib.Path:
+                          max_positions: int, seed: int, shared_programs: bool = False
+                          ) -> pathlib.Path:
     """Trains the tokenizer, initialises a tiny Qwen3 and saves both as one HF directory."""
     out_dir = pathlib.Path(out_dir)
     tokenizer_dir = out_dir.parent / f"{out_dir.name}.tokenizer"
-    tokenizer = small_tokenizer.train_small_tokenizer(agent_corpus(tasks), vocab_size,
-                                                      tokenizer_dir)
+    tokenizer = small_tokenizer.train_small_tokenizer(
+        agent_corpus(tasks, shared_programs=shared_programs), vocab_size, tokenizer_dir)
     config = Qwen3Config.tiny(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads,

@@ -134,7 +134,8 @@ class Trainer:
                 out, train_tasks, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
                 intermediate_size=t.intermediate_size, num_layers=t.num_layers,
                 num_heads=t.num_heads, num_kv_heads=t.num_kv_heads, head_dim=t.head_dim,
-                max_positions=self.config.agent.context_tokens, seed=self.config.seed)
+                max_positions=self.config.agent.context_tokens, seed=self.config.seed,
+                shared_programs=self.config.sft.shared_programs)
             self.say(f"base model: built a random tiny Qwen3 and its tokenizer in {out}")
         self.hosts.barrier("base model built")
         return out
@@ -257,7 +258,8 @@ class Trainer:
             tiers = [tier for _ in train for tier in s.tiers]
             start = time.perf_counter()
             trajectories = await self.play(
-                jobs, lambda i: reference.ReferencePolicy(chat, tier=tiers[i]), chat, pool,
+                jobs, lambda i: reference.ReferencePolicy(chat, tier=tiers[i],
+                                                          shared=s.shared_programs), chat, pool,
                 desc="reference episodes")
             rows = sft_lib.sft_rows(trajectories)
             valid = np.mean([t.info.valid_submission for t in trajectories])
@@ -585,6 +587,8 @@ def _validate_sft(s) -> None:
                           "and/or sft.data (a directory launch.collect wrote)")
     for tier in s.tiers:
         strategies.check_tier(tier)
+        if s.shared_programs and tier in strategies.LIBRARY_TIERS:
+            raise ConfigError(f"sft.tiers: {tier!r} has no shared program (sft.shared_programs)")
     if s.data and not (paths.absolute(s.data) / sft_data.FILE).is_file():
         raise ConfigError(f"sft.data {s.data!r}: no {sft_data.FILE} there (python -m "
                           "launch.collect writes it)")

@@ -204,3 +204,48 @@ def test_ladder_only_tiers_run_from_an_absolute_data_dir_and_beat_constant(tmp_p
     for tier in strategies.TIERS + (strategies.TUNED,):
         code = strategies.solution_code(task, tier)
         assert "KNeighbors" not in code and "DecisionTree" not in code
+
+
+SHARED = {"roc_auc": (["label"], _binary), "accuracy": (["grade"], _labels),
+          "rmse": (["price"], _regression)}
+
+
+def test_shared_programs_differ_only_in_kind_and_tier_and_run_for_each_kind(tmp_path):
+    """One text for a binary, a label and a value task: the first line names the kind, the
+    `TIER =` line the model; each program writes a valid submission that beats the constant."""
+    tasks = {metric: _task(tmp_path / metric, metric, *SHARED[metric]) for metric in SHARED}
+    programs = {(metric, tier): strategies.solution_code(task, tier, shared=True).splitlines()
+                for metric, task in tasks.items() for tier in ("constant", "linear")}
+    assert len({len(lines) for lines in programs.values()}) == 1
+    differing = {i for i, row in enumerate(zip(*programs.values())) if len(set(row)) > 1}
+    kind_line = programs["rmse", "linear"].index('TIER = "linear"')
+    assert differing == {0, kind_line}
+    assert [programs[m, "linear"][0] for m in SHARED] == [
+        'KIND = "probability"', 'KIND = "label"', 'KIND = "value"']
+    for metric, task in tasks.items():
+        (tmp_path / metric / "run").mkdir()
+        code = strategies.solution_code(task, "linear", shared=True)
+        assert code != strategies.solution_code(task, "linear")  # per-kind text by default
+        scores = {}
+        for tier in ("constant", "linear"):
+            workdir = tmp_path / metric / "run" / tier
+            workdir.mkdir()
+            (workdir / prompts.DATA_DIR).symlink_to(task.public_dir)
+            (workdir / "s.py").write_text(strategies.solution_code(task, tier, shared=True))
+            done = subprocess.run([sys.executable, "s.py"], cwd=workdir, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            report = grading.grade(task, workdir / "submission.csv")
+            assert report.valid_submission, report.error
+            scores[tier] = report.score
+        assert _better(task, scores["linear"], scores["constant"]), (metric, scores)
+
+
+def test_shared_programs_keep_their_own_text_for_other_kinds(tmp_path):
+    """A kind outside SHARED_KINDS gets its per-kind program; a library tier has none shared."""
+    task = _task(tmp_path / "m", "multiclass_log_loss", *KINDS["multiclass_log_loss"])
+    assert (strategies.solution_code(task, "linear", shared=True)
+            == strategies.solution_code(task, "linear"))
+    binary = _task(tmp_path / "b", "roc_auc", *SHARED["roc_auc"])
+    with pytest.raises(ValueError, match="no shared program"):
+        strategies.solution_code(binary, "lightgbm", shared=True)
