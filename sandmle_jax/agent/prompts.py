@@ -98,12 +98,21 @@ def describe_data(public_dir: pathlib.Path, *, max_files: int = 40, max_chars: i
     return "\n".join(out)
 
 
-def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int) -> str:
+def grading_line(metric: str, lower_is_better: bool) -> str:
+    """How the task is graded, in the same words for every task: descriptions others wrote
+    name their metric in their own words or not at all (a grader's name in MLE-bench's)."""
+    direction = "lower" if lower_is_better else "higher"
+    return f"Graded by {metric} on the hidden test labels ({direction} is better)."
+
+
+def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int,
+                grading: str) -> str:
     """The first user message; the description is cut to fit `max_chars` in all. `public_dir`
-    is listed; the agent sees it as ./data/."""
+    is listed; the agent sees it as ./data/. `grading` (a `grading_line`) closes the listing."""
     listing = describe_data(public_dir)
     frame = (f"# Task\n{{description}}\n\n# Data (read-only) in ./{DATA_DIR}/\n{listing}\n\n"
-             f"Your working directory is writable (./{DATA_DIR}/ is a read-only link). Begin.")
+             f"{grading}\nYour working directory is writable (./{DATA_DIR}/ is a read-only link). "
+             "Begin.")
     room = max(0, max_chars - len(frame) + len("{description}"))
     if len(description) > room:
         description = description[:max(0, room - 20)] + "\n[... cut ...]"

@@ -26,7 +26,9 @@ def build_prompt(task: Task, chat: ChatFormat, config: AgentConfig) -> list[int]
     description = (task.public_dir / "description.md").read_text(errors="replace")
     max_chars = 4 * config.prompt_tokens
     while True:
-        user = prompts.task_prompt(description, task.public_dir, max_chars=max_chars)
+        user = prompts.task_prompt(description, task.public_dir, max_chars=max_chars,
+                                   grading=prompts.grading_line(task.spec.metric,
+                                                                task.spec.lower_is_better))
         ids = chat.prompt_ids(system, user, schemas)
         header = chat.header_ids()
         if ids[-len(header):] == header:
