@@ -96,7 +96,14 @@ _FILES = {"images/": "one PNG per row, named in the `image` column",
           "edges.csv": "the graph over all rows (train and test), one edge per row"}
 
 
+# Descriptions come in the layouts real competitions use, so that a policy trained on generated
+# tasks meets a description by what it says, not by where our one template put it.
+STYLES = ("sections", "kaggle", "brief")
+
+
 def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
+    """description.md in one of STYLES, drawn from the task's seed; every style states the
+    files, inputs, target, metric and direction, and the submission's columns."""
     spec = data.baseline
     direction = "lower is better" if dna.lower_is_better else "higher is better"
     header = ",".join([spec.id_column, *spec.submission_columns])
@@ -113,10 +120,34 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
             "class_probabilities": "one probability per class (each row summing to 1)",
             "multilabel": "one probability per flag", "value": "the predicted value(s)",
             "ranked_list": f"up to {spec.k} space-separated ids, most relevant first"}[spec.output]
+    setting = domain.name.replace('_', ' ')
+    style = STYLES[dna.seed % len(STYLES)]
+    if style == "kaggle":
+        return "\n".join([
+            f"# {title(dna, domain, data)}", "",
+            "## Description",
+            f"We collected records of {domain.entity}s from the {setting} domain. Your job is to "
+            f"build a model that predicts {', '.join(spec.train_targets)} from the other fields.",
+            "", "## Data", *files, "", "Columns:", *_inputs_text(dna, domain, data), "",
+            f"Target: {_target_text(dna, domain, data)}", "",
+            "## Evaluation",
+            f"Submissions are evaluated on {dna.metric} ({direction}).", "",
+            "### Submission File",
+            f"For each `{spec.id_column}` in the test set, give {what}. The file should "
+            "contain a header and have the following format:", "",
+            "```", header, example, "```", ""])
+    if style == "brief":
+        return "\n".join([
+            f"# {title(dna, domain, data)}", "",
+            f"Predict {', '.join(spec.train_targets)} for each {domain.entity} of test.csv from "
+            f"train.csv ({len(data.train)} rows); metric: {dna.metric} ({direction}).", "",
+            "Inputs:", *_inputs_text(dna, domain, data), "",
+            f"Target {_target_text(dna, domain, data)} Submit {what} per `{spec.id_column}`, "
+            "laid out as sample_submission.csv.", ""])
     return "\n".join([
         f"# {title(dna, domain, data)}", "",
         "## Overview",
-        f"Each row describes one {domain.entity} from a {domain.name.replace('_', ' ')} setting. "
+        f"Each row describes one {domain.entity} from a {setting} setting. "
         f"Learn from the training rows and predict the target for every test row.", "",
         "## Files", *files, "",
         "## Inputs", *_inputs_text(dna, domain, data), "",
