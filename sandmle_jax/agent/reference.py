@@ -3,7 +3,9 @@
 Its plan: look at the data, train a model of its tier and write submission.csv, score it, then
 answer. When its program fails it falls back to the constant tier once. Its thoughts never name
 the tier: the program's model lines are the one place where a policy that imitates it makes
-that choice, so nothing earlier can contradict it. It talks through the same loop, chat format
+that choice, so nothing earlier can contradict it. Before its program it repeats the prompt's
+grading line: a policy that imitates it copies the metric next to where its program names the
+task's kind (a copy a tiny model learns; reading the metric from the far prompt it did not). It talks through the same loop, chat format
 and tools as a model does, so its episodes are SFT data (tokens with loss masks) and a baseline
 row in evaluation. Its log-probs are 0: it is not a sampling policy.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from sandmle_jax.agent import actions, strategies
+from sandmle_jax.agent import actions, prompts, strategies
 from sandmle_jax.agent.chat import IM_END, ChatFormat
 from sandmle_jax.agent.policy import TurnOutput, TurnRequest
 
@@ -40,8 +42,9 @@ class ReferencePolicy:
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.EXPLORE}))
         if request.turn == 1:
-            return _turn("I will engineer features by column type, fit a model, then write "
-                         "submission.csv in the sample submission's format.",
+            grading = prompts.grading_line(task.spec.metric, task.spec.lower_is_better)
+            return _turn(f"{grading} I will engineer features by column type, fit a model of "
+                         "its kind, then write submission.csv in the sample submission's format.",
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.solution_code(
                                                       task, tier, shared=self.shared)}))

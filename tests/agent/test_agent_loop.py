@@ -9,7 +9,7 @@ import pytest
 from conftest import write_tabular_task
 
 from sandbox_runner import Limits, Pool, Sandbox
-from sandmle_jax.agent import actions, loop, reference
+from sandmle_jax.agent import actions, loop, prompts, reference, strategies
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.agent.config import AgentConfig
 from sandmle_jax.agent.policy import TurnOutput
@@ -63,6 +63,18 @@ def test_reference_agent_solves_a_task(tmp_path, chat, pool):
     assert "<tool_response>" in text and "score:" in text
     assert "# Data (read-only) in ./data/" in text and "train.csv (" in text  # explored ./data
     assert sequence.ids[-1] == chat.im_end_id  # trimmed after the last generated token
+    # The prompt's grading line names the metric; the program's turn repeats it.
+    grading = prompts.grading_line(task.spec.metric, task.spec.lower_is_better)
+    assert text.count(grading) == 2 and grading in turns[1] and task.spec.metric in grading
+
+
+def test_reference_agent_with_shared_programs_names_the_kind(tmp_path, chat, pool):
+    task = write_tabular_task(tmp_path / "task")
+    policy = reference.ReferencePolicy(chat, tier="linear", shared=True)
+    trajectory = _run(task, policy, chat, pool)
+    assert trajectory.info.valid_submission and trajectory.info.score > 0.8, trajectory.info
+    kind, _ = strategies.submission_kind(task)
+    assert f'KIND = \\"{kind}\\"' in _generated_text(chat, trajectory.sequences[0])[1]
 
 
 def _runs(code: str) -> str:
