@@ -185,6 +185,7 @@ def test_a_store_without_validation_tasks_stops_naming_its_report(tmp_path):
     ({"sft.tiers": ("best",)}, "unknown tier 'best'"),
     ({"sft.data": "nowhere"}, "sft.data 'nowhere': no sft.jsonl there"),
     ({"sft.steps": -1}, "sft.steps must be >= 0"),
+    ({"sft.shared_programs": True, "sft.tiers": ("lightgbm",)}, "'lightgbm' has no shared"),
     ({"grpo.overlap": True, "grpo.loss.tis_cap": None}, "set grpo.loss.tis_cap"),
     ({"grpo.pruned_rows": "first"}, "pruned_rows 'first' unknown"),
 ])
@@ -193,6 +194,18 @@ def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         trainer.validate_config(_config(tmp_path / "store", **overrides))
     trainer.validate_config(_config(tmp_path / "store"))  # the recipe itself is consistent
+
+
+def test_the_families_recipe_is_consistent(tmp_path):
+    """configs/tiny_cpu_families.py: shared programs over the tabular families' seeds."""
+    (tmp_path / "store").mkdir()
+    c = runpy.run_path(str(ROOT / "configs" / "tiny_cpu_families.py"))["get_config"]("smoke")
+    c.tasks.dir = str(tmp_path / "store")
+    trainer.validate_config(c)
+    assert c.sft.shared_programs and set(c.tasks.synth.seeds.split(",")) == {
+        "tabular_binary_auc", "tabular_binary_logloss", "tabular_binary_mcc",
+        "tabular_binary_accuracy", "tabular_multiclass_accuracy", "tabular_regression_rmse",
+        "tabular_regression_mae", "tabular_regression_r2"}
 
 
 def _no_reference_episodes(monkeypatch):
