@@ -83,6 +83,7 @@ def get_config() -> ml_collections.ConfigDict:
     # The reference programs imitated: one per submission kind (False) or one text for every
     # single-target kind, which it names in its first line (strategies.solution_code's `shared`)
     c.sft.shared_programs = False
+    c.sft.explore_first = True  # the reference episodes look at the data before the program
     c.sft.data = ""  # a launch.collect directory (a teacher's trajectories), mixed with tiers'
     c.sft.log_every = 10
     c.sft.checkpoint_every = 50

@@ -1,11 +1,12 @@
 """The reference agent: a scripted policy that writes real solutions in the exact action format.
 
-Its plan: look at the data, train a model of its tier and write submission.csv, score it, then
-answer. When its program fails it falls back to the constant tier once. Its thoughts never name
+Its plan: look at the data (or not: `explore=False`; the prompt lists every file's first lines),
+train a model of its tier and write submission.csv, score it, then answer. When its program fails it falls back to the constant tier once. Its thoughts never name
 the tier: the program's model lines are the one place where a policy that imitates it makes
 that choice, so nothing earlier can contradict it. Before its program it repeats the prompt's
 grading line: a policy that imitates it copies the metric next to where its program names the
-task's kind (a copy a tiny model learns; reading the metric from the far prompt it did not). It talks through the same loop, chat format
+task's kind. A tiny policy copied it right only where it stood a few tokens after the prompt's
+line, hence `explore=False` for the tiny families recipe (benchmarks/RESULTS.md). It talks through the same loop, chat format
 and tools as a model does, so its episodes are SFT data (tokens with loss masks) and a baseline
 row in evaluation. Its log-probs are 0: it is not a sampling policy.
 """
@@ -30,6 +31,7 @@ class ReferencePolicy:
     chat: ChatFormat
     tier: str = strategies.TUNED
     shared: bool = False  # strategies.solution_code's shared programs
+    explore: bool = True  # look at the data before the program (False: the program comes first)
 
     def __post_init__(self):
         strategies.check_tier(self.tier)
@@ -37,18 +39,19 @@ class ReferencePolicy:
     def _plan(self, request: TurnRequest) -> str:
         task, tier = request.task, self.tier
         last = request.last_observation or ""
-        if request.turn == 0:
+        program_turn = 1 if self.explore else 0
+        if request.turn < program_turn:
             return _turn("Let me look at the data files and their columns first.",
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.EXPLORE}))
-        if request.turn == 1:
+        if request.turn == program_turn:
             grading = prompts.grading_line(task.spec.metric, task.spec.lower_is_better)
             return _turn(f"{grading} I will engineer features by column type, fit a model of "
                          "its kind, then write submission.csv in the sample submission's format.",
                          actions.render_tool_call(actions.RUN_PYTHON,
                                                   {"code": strategies.solution_code(
                                                       task, tier, shared=self.shared)}))
-        if request.turn == 2 and "submission.csv: exists" not in last:
+        if request.turn == program_turn + 1 and "submission.csv: exists" not in last:
             return _turn("The program failed; I fall back to a simple constant baseline.",
                          actions.render_tool_call(actions.RUN_PYTHON, {
                              "code": strategies.solution_code(task, "constant",

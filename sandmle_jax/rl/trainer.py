@@ -258,8 +258,9 @@ class Trainer:
             tiers = [tier for _ in train for tier in s.tiers]
             start = time.perf_counter()
             trajectories = await self.play(
-                jobs, lambda i: reference.ReferencePolicy(chat, tier=tiers[i],
-                                                          shared=s.shared_programs), chat, pool,
+                jobs, lambda i: reference.ReferencePolicy(
+                    chat, tier=tiers[i], shared=s.shared_programs, explore=s.explore_first),
+                chat, pool,
                 desc="reference episodes")
             rows = sft_lib.sft_rows(trajectories)
             valid = np.mean([t.info.valid_submission for t in trajectories])

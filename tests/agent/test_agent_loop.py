@@ -68,13 +68,20 @@ def test_reference_agent_solves_a_task(tmp_path, chat, pool):
     assert text.count(grading) == 2 and grading in turns[1] and task.spec.metric in grading
 
 
-def test_reference_agent_with_shared_programs_names_the_kind(tmp_path, chat, pool):
+def test_reference_agent_with_shared_programs_and_no_exploration(tmp_path, chat, pool):
+    """The families recipe's plan: the program first, its thought opening with the grading
+    line, its first line naming the task's kind; then score and answer."""
     task = write_tabular_task(tmp_path / "task")
-    policy = reference.ReferencePolicy(chat, tier="linear", shared=True)
+    policy = reference.ReferencePolicy(chat, tier="linear", shared=True, explore=False)
     trajectory = _run(task, policy, chat, pool)
-    assert trajectory.info.valid_submission and trajectory.info.score > 0.8, trajectory.info
+    info = trajectory.info
+    assert info.valid_submission and info.score > 0.8, info
+    assert info.turns == 3 and info.executions == 1 and info.termination == "answer", info
+    program = _generated_text(chat, trajectory.sequences[0])[0]
+    grading = prompts.grading_line(task.spec.metric, task.spec.lower_is_better)
     kind, _ = strategies.submission_kind(task)
-    assert f'KIND = \\"{kind}\\"' in _generated_text(chat, trajectory.sequences[0])[1]
+    assert program.startswith(f"<think>\n{grading}")
+    assert f'"code": "KIND = \\"{kind}\\"' in program
 
 
 def _runs(code: str) -> str:
