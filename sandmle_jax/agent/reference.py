@@ -1,12 +1,13 @@
 """The reference agent: a scripted policy that writes real solutions in the exact action format.
 
 Its plan: look at the data (or not: `explore=False`; the prompt lists every file's first lines),
-train a model of its tier and write submission.csv, score it, then answer. When its program fails it falls back to the constant tier once. Its thoughts never name
-the tier: the program's model lines are the one place where a policy that imitates it makes
-that choice, so nothing earlier can contradict it. Before its program it repeats the prompt's
-grading line: a policy that imitates it copies the metric next to where its program names the
-task's kind. A tiny policy copied it right only where it stood a few tokens after the prompt's
-line, hence `explore=False` for the tiny families recipe (benchmarks/RESULTS.md). It talks through the same loop, chat format
+train a model of its tier and write submission.csv, score it, then answer. When its program
+fails it falls back to the constant tier once. Its thoughts never name the tier: the program's
+model lines are the one place where a policy that imitates it makes that choice, so nothing
+earlier can contradict it. Its program's thought opens with the prompt's grading line, so that a
+policy that imitates it writes the metric down where its program names the task's kind (the
+tiny families recipe also drops the exploration turn to bring the prompt's line closer; what
+that did and did not teach: benchmarks/RESULTS.md). It talks through the same loop, chat format
 and tools as a model does, so its episodes are SFT data (tokens with loss masks) and a baseline
 row in evaluation. Its log-probs are 0: it is not a sampling policy.
 """
