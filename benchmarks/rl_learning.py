@@ -30,7 +30,7 @@ from ml_collections import config_flags
 from scipy import stats
 
 from sandmle_jax.agent.chat import ChatFormat
-from sandmle_jax.eval import cli, plots
+from sandmle_jax.eval import cli, plots, report
 from sandmle_jax.models import tokenizer as tokenizer_lib
 from sandmle_jax.parallel import host_memory
 from sandmle_jax.rl import weight_sync
@@ -57,13 +57,6 @@ def generated_text(chat: ChatFormat, trajectory) -> str:
                    for s in trajectory.sequences)
 
 
-def indicators(trajectory) -> dict[str, float]:
-    info = trajectory.info
-    return {"valid_submission": float(info.valid_submission),
-            "above_median": float(info.above_median), "any_medal": float(info.medal is not None),
-            "gold": float(info.medal == "gold"), "reward": float(trajectory.reward)}
-
-
 def episodes(config, run: pathlib.Path, model_dir: pathlib.Path, tasks: pathlib.Path,
              out: pathlib.Path) -> list[dict]:
     """launch.evaluate's embedded-policy run (report in `out`) as one record per episode."""
@@ -76,22 +69,16 @@ def episodes(config, run: pathlib.Path, model_dir: pathlib.Path, tasks: pathlib.
         text = generated_text(chat, t)
         records.append({"run": str(run), "task": t.info.task_id, "seed": seed,
                         "tiers": _TIER.findall(text), "kinds": _KIND.findall(text),
-                        **indicators(t)})
+                        **report.indicators(t), "reward": float(t.reward)})
     return records
 
 
-def mean_sem(values: list[float]) -> tuple[float, float]:
-    values = np.asarray(values, dtype=np.float64)
-    sem = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    return float(values.mean()), sem
-
-
-def rates(records: list[dict], by: str) -> dict[str, tuple[float, float]]:
+def rates(records: list[dict], by: str) -> dict[str, dict[str, float]]:
     """Each rate's mean ± SEM over the groups `by` ("run" or "seed") of the records."""
     groups = collections.defaultdict(list)
     for r in records:
         groups[r[by]].append(r)
-    return {rate: mean_sem([np.mean([r[rate] for r in g]) for g in groups.values()])
+    return {rate: report.mean_sem([np.mean([r[rate] for r in g]) for g in groups.values()])
             for rate in RATES}
 
 
@@ -145,7 +132,8 @@ def main(_):
             kinds = collections.Counter(k for r in recs for k in r["kinds"])
             table[fam][name] = {"episodes": len(recs), "rates": rates(recs, by),
                                 "tiers": dict(tiers), "kinds": dict(kinds)}
-            cells = [f"{m:.3f} ± {s:.3f}" for m, s in table[fam][name]["rates"].values()]
+            cells = [f"{v['mean']:.3f} ± {v['sem']:.3f}"
+                     for v in table[fam][name]["rates"].values()]
             print(f"| {fam} | {name} | {len(recs)} | " + " | ".join(cells) + " | "
                   + ", ".join(f"{t} {n}" for t, n in tiers.most_common()) + " | "
                   + ", ".join(f"{k} {n}" for k, n in kinds.most_common()) + " |")
@@ -157,7 +145,7 @@ def main(_):
         out = pathlib.Path(_OUT.value)
         out.mkdir(parents=True, exist_ok=True)
         (out / "rl_learning.json").write_text(json.dumps(table, indent=2))
-        plots.plot_rates({f"{fam}: {name}": {r: table[fam][name]["rates"][r][0] for r in RATES}
+        plots.plot_rates({f"{fam}: {name}": {r: table[fam][name]["rates"][r]["mean"] for r in RATES}
                           for fam in families for name, _ in policies},
                          out / "rl_learning.png", rates=RATES)
 

@@ -21,7 +21,7 @@ RATES = ("valid_submission", "above_median", "any_medal", "bronze_or_better",
          "silver_or_better", "gold")
 
 
-def _indicators(t: Trajectory) -> dict[str, float]:
+def indicators(t: Trajectory) -> dict[str, float]:
     info = t.info
     medal = info.medal
     return {
@@ -34,7 +34,7 @@ def _indicators(t: Trajectory) -> dict[str, float]:
     }
 
 
-def _mean_sem(values: Sequence[float]) -> dict[str, float]:
+def mean_sem(values: Sequence[float]) -> dict[str, float]:
     values = np.asarray(values, dtype=np.float64)
     sem = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
     return {"mean": float(values.mean()), "sem": sem}
@@ -56,18 +56,18 @@ def summarize(results: Sequence[tuple[int, Trajectory]]) -> dict[str, Any]:
     overall: dict[str, Any] = {}
     groups = list(by_seed.values()) if len(by_seed) > 1 else [[t] for t in trajectories]
     for rate in RATES:
-        overall[rate] = _mean_sem([np.mean([_indicators(t)[rate] for t in g]) for g in groups])
-    overall["reward"] = _mean_sem([np.mean([t.reward for t in g]) for g in groups])
+        overall[rate] = mean_sem([np.mean([indicators(t)[rate] for t in g]) for g in groups])
+    overall["reward"] = mean_sem([np.mean([t.reward for t in g]) for g in groups])
     ranks = [t.info.humanrank for t in trajectories if t.info.humanrank is not None]
     if ranks:
-        overall["humanrank"] = _mean_sem(ranks)
+        overall["humanrank"] = mean_sem(ranks)
     per_task = []
     for task_id, runs in sorted(by_task.items()):
         scores = [t.info.score for t in runs if t.info.score is not None]
         row = {"task_id": task_id, "runs": len(runs),
                "mean_score": float(np.mean(scores)) if scores else None,
                "mean_reward": float(np.mean([t.reward for t in runs]))}
-        row.update({rate: float(np.mean([_indicators(t)[rate] for t in runs]))
+        row.update({rate: float(np.mean([indicators(t)[rate] for t in runs]))
                     for rate in RATES})
         per_task.append(row)
     terminations = collections.Counter(t.info.termination for t in trajectories)
