@@ -27,7 +27,6 @@ import re
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
-from scipy import stats
 
 from sandmle_jax.agent.chat import ChatFormat
 from sandmle_jax.eval import cli, plots, report
@@ -83,21 +82,14 @@ def rates(records: list[dict], by: str) -> dict[str, dict[str, float]]:
 
 
 def medal_gain(before: list[dict], after: list[dict]) -> tuple[float, float, float]:
-    """GRPO's medal rate over SFT's minus 1, with a 95% paired bootstrap interval (scipy)."""
+    """GRPO's medal rate over SFT's minus 1, with a 95% paired bootstrap interval; episodes are
+    matched by run, task and seed."""
     key = lambda r: (r["run"], r["task"], r["seed"])  # noqa: E731
     paired = {key(r): [r["any_medal"]] for r in before}
     for r in after:
         paired[key(r)].append(r["any_medal"])
     x, y = np.array([p for p in paired.values() if len(p) == 2]).T
-    if x.sum() == 0:
-        return float("nan"), float("nan"), float("nan")
-
-    def gain(a, b, axis=-1):
-        return b.mean(axis=axis) / np.maximum(a.mean(axis=axis), 1e-12) - 1.0
-
-    ci = stats.bootstrap((x, y), gain, paired=True, n_resamples=4000, method="percentile",
-                         random_state=np.random.default_rng(0)).confidence_interval
-    return float(gain(x, y)), float(ci.low), float(ci.high)
+    return report.relative_gain(x, y)
 
 
 def main(_):

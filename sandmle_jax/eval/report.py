@@ -40,6 +40,31 @@ def mean_sem(values: Sequence[float]) -> dict[str, float]:
     return {"mean": float(values.mean()), "sem": sem}
 
 
+def relative_gain(before: Sequence[float], after: Sequence[float], *, resamples: int = 4000,
+                  seed: int = 0) -> tuple[float, float, float]:
+    """mean(after) / mean(before) - 1 over paired 0/1 outcomes (episode i played by both
+    policies), with a 95% paired percentile bootstrap interval. A resample whose `before` mean
+    is 0 has an unbounded gain (+inf; 0 where `after` is 0 too): the interval then says it is
+    open instead of printing a huge finite bound. Quantiles are taken without interpolation, so
+    an infinite resample never turns a bound into NaN. NaN throughout where `before` never
+    succeeds."""
+    x, y = np.asarray(before, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired outcomes need equal 1-d shapes, got {x.shape} and {y.shape}")
+    if x.sum() == 0:
+        return math.nan, math.nan, math.nan
+
+    def gain(a_mean: np.ndarray, b_mean: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = b_mean / a_mean - 1.0
+        return np.where(a_mean > 0, ratio, np.where(b_mean > 0, np.inf, 0.0))
+
+    picks = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
+    spread = gain(x[picks].mean(axis=1), y[picks].mean(axis=1))
+    low, high = np.quantile(spread, [0.025, 0.975], method="inverted_cdf")
+    return float(gain(x.mean(), y.mean())), float(low), float(high)
+
+
 def summarize(results: Sequence[tuple[int, Trajectory]]) -> dict[str, Any]:
     """Overall rates (mean ± SEM), reward and HumanRank, per-task rows, and MLE-bench totals.
 

@@ -52,3 +52,33 @@ def test_single_seed_sem_over_tasks():
 def test_empty_is_an_error():
     with pytest.raises(ValueError):
         report.summarize([])
+
+
+def test_relative_gain_interval_matches_the_exact_binomial_bootstrap():
+    """With `before` always 1 the resampled gain is Binomial(n, p)/n - 1: its exact 2.5% and
+    97.5% quantiles (scipy) bound the bootstrap's to within one step of 1/n."""
+    from scipy import stats
+    n, successes = 200, 130
+    after = [1.0] * successes + [0.0] * (n - successes)
+    point, low, high = report.relative_gain([1.0] * n, after)
+    assert point == pytest.approx(successes / n - 1)
+    exact_low = stats.binom.ppf(0.025, n, successes / n) / n - 1
+    exact_high = stats.binom.ppf(0.975, n, successes / n) / n - 1
+    assert abs(low - exact_low) <= 1.5 / n and abs(high - exact_high) <= 1.5 / n
+    assert low < point < high
+
+
+def test_relative_gain_is_open_above_when_resamples_can_lose_every_sft_success():
+    """1 success in 10 before: (0.9)^10 = 35% of resamples have none, so the upper bound is
+    unbounded (not a huge finite number, not NaN)."""
+    before = [1.0] + [0.0] * 9
+    after = [1.0] * 5 + [0.0] * 5
+    point, low, high = report.relative_gain(before, after)
+    assert point == pytest.approx(0.5 / 0.1 - 1)
+    assert high == math.inf and math.isfinite(low) and low <= point
+
+
+def test_relative_gain_is_undefined_when_sft_never_succeeds_and_rejects_unpaired_input():
+    assert all(math.isnan(v) for v in report.relative_gain([0.0, 0.0], [1.0, 0.0]))
+    with pytest.raises(ValueError, match="paired"):
+        report.relative_gain([1.0, 0.0], [1.0])
