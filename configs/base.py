@@ -80,6 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.sft.steps = 200  # Seed-SFT: 200 steps, batch 32, lr 1e-5; 0 = GRPO from the base model
     c.sft.batch_size = 32
     c.sft.tiers = ("boosting",)  # reference-agent episodes to imitate; () = none
+    # Tiers played on each task, rotating through sft.tiers so each is played as often; 0 = all.
+    # Fewer per task: more distinct tasks for the same SFT data, so no task's answer is seen twice
+    c.sft.tiers_per_task = 0
     # The reference programs imitated: one per submission kind (False) or one text for every
     # single-target kind, which it names in its first line (strategies.solution_code's `shared`)
     c.sft.shared_programs = False

@@ -254,8 +254,10 @@ class Trainer:
         s = self.config.sft
         rows: list[episodes.Row] = []
         if s.tiers:
-            jobs = [(task, f"sft-{task.id}-{tier}") for task in train for tier in s.tiers]
-            tiers = [tier for _ in train for tier in s.tiers]
+            played = [(task, tier) for i, task in enumerate(train)
+                      for tier in tiers_for_task(s.tiers, s.tiers_per_task, i)]
+            jobs = [(task, f"sft-{task.id}-{tier}") for task, tier in played]
+            tiers = [tier for _, tier in played]
             start = time.perf_counter()
             trajectories = await self.play(
                 jobs, lambda i: reference.ReferencePolicy(
@@ -580,12 +582,23 @@ def validate_config(config) -> None:
         raise ConfigError(f"config: {console.one_line(e)}") from None
 
 
+def tiers_for_task(tiers: Sequence[str], per_task: int, index: int) -> list[str]:
+    """The `per_task` tiers (0 = all) the reference agent plays on the index-th training task:
+    consecutive tasks take consecutive tiers, so over the tasks each tier is played as often."""
+    if not per_task:
+        return list(tiers)
+    return [tiers[(index * per_task + k) % len(tiers)] for k in range(per_task)]
+
+
 def _validate_sft(s) -> None:
     if s.steps < 0:
         raise ConfigError(f"sft.steps must be >= 0 (0: GRPO from the base model), got {s.steps}")
     if s.steps and not (s.tiers or s.data):
         raise ConfigError("sft.steps > 0 needs data: sft.tiers (reference-agent episodes) "
                           "and/or sft.data (a directory launch.collect wrote)")
+    if not 0 <= s.tiers_per_task <= len(s.tiers):
+        raise ConfigError(f"sft.tiers_per_task must be in [0, {len(s.tiers)}] (0 = every tier of "
+                          f"sft.tiers), got {s.tiers_per_task}")
     for tier in s.tiers:
         strategies.check_tier(tier)
         if s.shared_programs and tier in strategies.LIBRARY_TIERS:

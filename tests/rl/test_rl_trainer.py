@@ -2,6 +2,7 @@
 then the same command resumes from its workdir instead of starting over."""
 
 import asyncio
+import collections
 import dataclasses
 import json
 import pathlib
@@ -186,6 +187,7 @@ def test_a_store_without_validation_tasks_stops_naming_its_report(tmp_path):
     ({"sft.data": "nowhere"}, "sft.data 'nowhere': no sft.jsonl there"),
     ({"sft.steps": -1}, "sft.steps must be >= 0"),
     ({"sft.shared_programs": True, "sft.tiers": ("lightgbm",)}, "'lightgbm' has no shared"),
+    ({"sft.tiers_per_task": 2}, r"tiers_per_task must be in \[0, 1\]"),
     ({"grpo.overlap": True, "grpo.loss.tis_cap": None}, "set grpo.loss.tis_cap"),
     ({"grpo.pruned_rows": "first"}, "pruned_rows 'first' unknown"),
 ])
@@ -194,6 +196,16 @@ def test_config_errors_fail_before_any_work(tmp_path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         trainer.validate_config(_config(tmp_path / "store", **overrides))
     trainer.validate_config(_config(tmp_path / "store"))  # the recipe itself is consistent
+
+
+def test_tiers_per_task_rotate_so_each_tier_is_played_equally_often():
+    tiers = ("constant", "linear", "forest", "boosting")
+    assert trainer.tiers_for_task(tiers, 0, 5) == list(tiers)
+    one = [trainer.tiers_for_task(tiers, 1, i) for i in range(8)]
+    assert one == [[t] for t in tiers * 2]
+    three = [t for i in range(4) for t in trainer.tiers_for_task(tiers, 3, i)]
+    assert collections.Counter(three) == {t: 3 for t in tiers}
+    assert all(len(set(trainer.tiers_for_task(tiers, 3, i))) == 3 for i in range(4))
 
 
 def test_the_families_recipe_is_consistent(tmp_path):
