@@ -10,6 +10,7 @@ import dataclasses
 import pathlib
 
 from sandmle_jax.agent import actions
+from sandmle_jax.tasks import metrics
 
 # Where the task's read-only files appear, relative to the working directory (a link that
 # tools.new_episode makes in every workspace).
@@ -98,11 +99,34 @@ def describe_data(public_dir: pathlib.Path, *, max_files: int = 40, max_chars: i
     return "\n".join(out)
 
 
+# What one test row's prediction is, by the kind of submission a metric reads; each names the
+# kind in the word the reference programs use for it (strategies.solution_code's KIND line).
+_PREDICTION = {
+    metrics.Kind.LABEL: "a label",
+    metrics.Kind.ORDINAL: "an ordinal grade (an integer)",
+    metrics.Kind.PROBABILITY: "a probability",
+    metrics.Kind.CLASS_PROBABILITIES: "a probability for each class",
+    metrics.Kind.MULTILABEL_PROBABILITIES: "a probability for each label",
+    metrics.Kind.VALUE: "a value",
+    metrics.Kind.RANKED_LIST: "a ranked list of item ids",
+    metrics.Kind.ITEM_SCORES: "a score for each item",
+}
+
+
 def grading_line(metric: str, lower_is_better: bool) -> str:
     """How the task is graded, in the same words for every task: descriptions others wrote
-    name their metric in their own words or not at all (a grader's name in MLE-bench's)."""
+    name their metric in their own words or not at all (a grader's name in MLE-bench's). For a
+    registered metric it also says what one prediction is (what the grader reads, as a sample
+    submission shows it): a tiny policy copies that word where it fails to map seven metric
+    names to their kinds (benchmarks/RESULTS.md, "rl: one tiny policy over three task
+    families")."""
     direction = "lower" if lower_is_better else "higher"
-    return f"Graded by {metric} on the hidden test labels ({direction} is better)."
+    line = f"Graded by {metric} on the hidden test labels ({direction} is better)"
+    try:
+        kind = metrics.get_metric(metric).kind
+    except KeyError:  # the task's own grader: what it reads is the task's to say
+        return line + "."
+    return f"{line}, one prediction per test row: {_PREDICTION[kind]}."
 
 
 def task_prompt(description: str, public_dir: pathlib.Path, *, max_chars: int,
