@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from scipy import stats
 
 from sandmle_jax.agent.trajectory import EpisodeInfo, Trajectory
 from sandmle_jax.eval import report
@@ -57,7 +58,6 @@ def test_empty_is_an_error():
 def test_relative_gain_interval_matches_the_exact_binomial_bootstrap():
     """With `before` always 1 the resampled gain is Binomial(n, p)/n - 1: its exact 2.5% and
     97.5% quantiles (scipy) bound the bootstrap's to within one step of 1/n."""
-    from scipy import stats
     n, successes = 200, 130
     after = [1.0] * successes + [0.0] * (n - successes)
     point, low, high = report.relative_gain([1.0] * n, after)
