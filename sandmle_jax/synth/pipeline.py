@@ -45,7 +45,7 @@ from sandmle_jax.monitoring import console
 from sandmle_jax.monitoring.metrics_writer import MetricsWriter
 from sandmle_jax.rollout.openai_chat import REASONING, ChatError
 from sandmle_jax.synth import gates as gates_lib
-from sandmle_jax.synth import seed_dirs
+from sandmle_jax.synth import metric_variants, seed_dirs
 from sandmle_jax.synth.candidate import Candidate, record
 from sandmle_jax.synth.ladder import shorten_paths
 from sandmle_jax.synth.backends import backend_names, make_roles
@@ -121,7 +121,10 @@ class Generator:
 
     def plan(self, index: int) -> tuple[str, Seed, int]:
         seed = self.seeds[index % len(self.seeds)]
-        return f"t{index:05d}-{seed.id}", seed, task_seed(int(self.config["seed"]), index)
+        rng_seed = task_seed(int(self.config["seed"]), index)
+        if self.config["vary_metric"]:
+            seed = metric_variants.vary_metric(seed, rng_seed)
+        return f"t{index:05d}-{seed.id}", seed, rng_seed
 
     def _finished(self, task_id: str) -> dict[str, Any] | None:
         """A finished candidate's record, if it and (when accepted) its task are intact."""
