@@ -98,7 +98,7 @@ _FILES = {"images/": "one PNG per row, named in the `image` column",
 
 # Descriptions come in the layouts real competitions use, so that a policy trained on generated
 # tasks meets a description by what it says, not by where our one template put it.
-STYLES = ("sections", "kaggle", "brief")
+STYLES = ("sections", "kaggle", "brief", "terse")
 
 
 def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
@@ -136,6 +136,13 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
             f"For each `{spec.id_column}` in the test set, give {what}. The file should "
             "contain a header and have the following format:", "",
             "```", header, example, "```", ""])
+    if style == "terse":  # a dataset's one-paragraph README: what to predict, and the grade
+        inputs = ", ".join(f"`{c}`" for c in spec.feature_columns)
+        return "\n".join([
+            f"# {title(dna, domain, data)}", "",
+            f"Goal: {', '.join(f'`{t}`' for t in spec.train_targets)} for each "
+            f"`{spec.id_column}` of test.csv, from {inputs} ({len(data.train)} training rows). "
+            f"Graded by {dna.metric}, {direction}.", ""])
     if style == "brief":
         return "\n".join([
             f"# {title(dna, domain, data)}", "",
