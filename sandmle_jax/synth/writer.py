@@ -138,11 +138,14 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
             "```", header, example, "```", ""])
     if style == "terse":  # a dataset's one-paragraph README: what to predict, and the grade
         inputs = ", ".join(f"`{c}`" for c in spec.feature_columns)
+        # What a column of notes, media paths or readings holds, and the graph's edges file,
+        # is said even here: the data listing cannot tell.
+        media = [] if spec.feature_kind == "tabular" else ["", *_inputs_text(dna, domain, data)]
         return "\n".join([
             f"# {title(dna, domain, data)}", "",
             f"Goal: {', '.join(f'`{t}`' for t in spec.train_targets)} for each "
             f"`{spec.id_column}` of test.csv, from {inputs} ({len(data.train)} training rows). "
-            f"Graded by {dna.metric}, {direction}.", ""])
+            f"Graded by {dna.metric}, {direction}.", *media, ""])
     if style == "brief":
         return "\n".join([
             f"# {title(dna, domain, data)}", "",
