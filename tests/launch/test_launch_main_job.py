@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import transformers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ def _clone_like(tmp_path: pathlib.Path) -> pathlib.Path:
     return cwd
 
 
+@pytest.mark.timeout(1500)  # the job's own limit below: a loaded 2-core box needs >10 min
 def test_readme_main_job_with_its_relative_workdir(tmp_path):
     command = readme_main_job()
     assert "--workdir=runs/tiny" in command and "--config=configs/tiny_cpu.py" in command
