@@ -19,6 +19,11 @@ def title(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
     return f"{domain.name.replace('_', ' ').title()}: predict {target} for each {domain.entity}"
 
 
+def _ticked(names) -> str:
+    """Column names as code, comma-separated."""
+    return ", ".join(f"`{name}`" for name in names)
+
+
 def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
     spec = data.baseline
     target = spec.train_targets[0]
@@ -31,7 +36,7 @@ def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
         classes = spec.classes or tuple(sorted(data.train[target].astype(str).unique()))
         return f"`{target}`: the {domain.entity}'s class, one of {', '.join(classes)}."
     if dna.task_type == "multilabel":
-        return (f"{', '.join(f'`{c}`' for c in spec.train_targets)}: independent 0/1 flags; a "
+        return (f"{_ticked(spec.train_targets)}: independent 0/1 flags; a "
                 f"{domain.entity} can have any number of them.")
     if dna.task_type == "ordinal":
         return (f"`{target}`: an integer grade from 0 (lowest) to {dna.n_classes - 1} "
@@ -42,7 +47,7 @@ def _target_text(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
                 f"the {domain.entity}. Candidate {domain.items[0]}s: {', '.join(items)}. Rank up "
                 f"to {spec.k} of them, most relevant first.")
     if dna.task_type == "forecasting":
-        return (f"{', '.join(f'`{c}`' for c in spec.train_targets)}: the next "
+        return (f"{_ticked(spec.train_targets)}: the next "
                 f"{len(spec.train_targets)} readings of the series, in order.")
     units = dict(domain.regression)
     return ", ".join(f"`{c}` (a real number, in {units.get(c, 'its own units')})"
@@ -137,13 +142,13 @@ def describe(dna: TaskDNA, domain: Domain, data: TaskData) -> str:
             "contain a header and have the following format:", "",
             "```", header, example, "```", ""])
     if style == "terse":  # a dataset's one-paragraph README: what to predict, and the grade
-        inputs = ", ".join(f"`{c}`" for c in spec.feature_columns)
+        inputs = _ticked(spec.feature_columns)
         # What a column of notes, media paths or readings holds, and the graph's edges file,
         # is said even here: the data listing cannot tell.
         media = [] if spec.feature_kind == "tabular" else ["", *_inputs_text(dna, domain, data)]
         return "\n".join([
             f"# {title(dna, domain, data)}", "",
-            f"Goal: {', '.join(f'`{t}`' for t in spec.train_targets)} for each "
+            f"Goal: {_ticked(spec.train_targets)} for each "
             f"`{spec.id_column}` of test.csv, from {inputs} ({len(data.train)} training rows). "
             f"Graded by {dna.metric}, {direction}.", *media, ""])
     if style == "brief":
